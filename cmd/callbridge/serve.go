@@ -1,0 +1,346 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/asterisk"
+	"github.com/callbridge/callbridge/engine"
+	cbhttp "github.com/callbridge/callbridge/http"
+	cbnats "github.com/callbridge/callbridge/nats"
+	"github.com/callbridge/callbridge/node"
+	"github.com/callbridge/callbridge/provision"
+	"github.com/callbridge/callbridge/sim"
+	"github.com/callbridge/callbridge/sqlite"
+)
+
+// Main is the serve command: flags, the components it opens and their order of shutdown.
+// The end-to-end tests reuse it (HTTP on 127.0.0.1:0, data in a temp dir).
+type Main struct {
+	HTTPAddr       string
+	DataDir        string
+	PBX            string
+	ProvisionFile  string
+	AllowedOrigins string
+	NATSURL        string
+	LogLevel       string
+	SimInterval    time.Duration
+
+	stdout, stderr io.Writer
+	Logger         *slog.Logger
+
+	store   *sqlite.DB
+	natsSrv *cbnats.Server
+	evlog   *cbnats.EventLog
+	Node    *node.Node
+	HTTP    *cbhttp.Server
+	demo    bool
+
+	cancel  context.CancelFunc
+	nodeErr chan error
+	closers []func()
+}
+
+// NewMain returns a Main with the embedded defaults.
+func NewMain(stdout, stderr io.Writer) *Main {
+	return &Main{
+		HTTPAddr:    "127.0.0.1:8080",
+		DataDir:     "./data",
+		PBX:         "sim",
+		LogLevel:    "info",
+		SimInterval: 10 * time.Second,
+		stdout:      stdout,
+		stderr:      stderr,
+	}
+}
+
+// envDefault returns the environment variable CALLBRIDGE_<NAME> or def.
+func envDefault(name, def string) string {
+	if v, ok := os.LookupEnv("CALLBRIDGE_" + name); ok {
+		return v
+	}
+	return def
+}
+
+// ParseFlags reads the serve flags; every flag has a CALLBRIDGE_* environment variable
+// (flag --allowed-origins ↔ CALLBRIDGE_ALLOWED_ORIGINS), and a flag beats its variable.
+func (m *Main) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(m.stderr)
+	fs.StringVar(&m.HTTPAddr, "http", envDefault("HTTP", m.HTTPAddr), "HTTP listen address (CALLBRIDGE_HTTP)")
+	fs.StringVar(&m.DataDir, "data", envDefault("DATA", m.DataDir), "data directory: SQLite database, NATS storage, token key (CALLBRIDGE_DATA)")
+	fs.StringVar(&m.PBX, "pbx", envDefault("PBX", m.PBX), `switch: "sim" (simulated PBX) or ami://user:secret@host:5038 (CALLBRIDGE_PBX)`)
+	fs.StringVar(&m.ProvisionFile, "provision", envDefault("PROVISION", m.ProvisionFile), "provisioning YAML: tenants, users, agents, queues (CALLBRIDGE_PROVISION)")
+	fs.StringVar(&m.AllowedOrigins, "allowed-origins", envDefault("ALLOWED_ORIGINS", m.AllowedOrigins), "comma-separated origins allowed for CORS and WebSocket (CALLBRIDGE_ALLOWED_ORIGINS)")
+	fs.StringVar(&m.NATSURL, "nats", envDefault("NATS", m.NATSURL), "external NATS URL; empty runs an embedded NATS server (CALLBRIDGE_NATS)")
+	fs.StringVar(&m.LogLevel, "log-level", envDefault("LOG_LEVEL", m.LogLevel), "debug, info, warn or error (CALLBRIDGE_LOG_LEVEL)")
+	interval := envDefault("SIM_CALL_INTERVAL", m.SimInterval.String())
+	fs.Func("sim-call-interval", "simulated PBX: mean time between inbound calls (CALLBRIDGE_SIM_CALL_INTERVAL, default "+interval+")", func(s string) error {
+		interval = s
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	d, err := time.ParseDuration(interval)
+	if err != nil {
+		return fmt.Errorf("serve: --sim-call-interval: %w", err)
+	}
+	m.SimInterval = d
+	return nil
+}
+
+func (m *Main) logger() (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(m.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(m.stderr, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+// Open opens every component in order: store, provisioning, bus, engine and driver, HTTP.
+// On error the caller calls Close.
+func (m *Main) Open(ctx context.Context) error {
+	if m.Logger == nil {
+		lg, err := m.logger()
+		if err != nil {
+			return err
+		}
+		m.Logger = lg
+	}
+	lg := m.Logger
+	if err := os.MkdirAll(m.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	// Store and provisioning.
+	store, err := sqlite.Open(ctx, filepath.Join(m.DataDir, "callbridge.db"), lg.With("component", "sqlite"))
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	m.store = store
+	m.closers = append(m.closers, func() { store.Close() })
+	switch {
+	case m.ProvisionFile != "":
+		p, err := provision.LoadFile(m.ProvisionFile)
+		if err != nil {
+			return fmt.Errorf("provision: %w", err)
+		}
+		if err := store.Provision(ctx, p); err != nil {
+			return fmt.Errorf("provision %s: %w", m.ProvisionFile, err)
+		}
+	case m.PBX == "sim":
+		m.demo = true
+		if err := store.Provision(ctx, provision.Demo()); err != nil {
+			return fmt.Errorf("provision demo tenant: %w", err)
+		}
+	}
+	dir, err := store.Directory(ctx)
+	if err != nil {
+		return fmt.Errorf("read directory: %w", err)
+	}
+	if len(dir.Tenants) == 0 {
+		return errors.New("no tenant is provisioned: pass --provision FILE (see examples/)")
+	}
+
+	// Bus: embedded NATS with JetStream, or an external cluster.
+	if m.NATSURL == "" {
+		srv, err := cbnats.StartServer(ctx, cbnats.ServerConfig{
+			DataDir: filepath.Join(m.DataDir, "nats"), ServerName: "callbridge", Logger: lg.With("component", "nats"),
+		})
+		if err != nil {
+			return fmt.Errorf("start embedded NATS: %w", err)
+		}
+		m.natsSrv = srv
+		m.closers = append(m.closers, srv.Shutdown)
+	}
+	nc, err := m.natsConn()
+	if err != nil {
+		return err
+	}
+	m.closers = append(m.closers, nc.Close)
+	evlog, err := cbnats.OpenEventLog(ctx, nc, cbnats.LogConfig{Logger: lg.With("component", "eventlog")})
+	if err != nil {
+		return fmt.Errorf("open event log: %w", err)
+	}
+	m.evlog = evlog
+
+	// Driver and engine.
+	drv, err := m.driver(dir)
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(engine.Config{
+		Directory:    dir,
+		Capabilities: drv.Capabilities(),
+		NewCallID:    newCallID,
+		Now:          time.Now(),
+	})
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	m.Node = node.New(node.Config{Driver: drv, Engine: eng, Log: evlog, Logger: lg.With("component", "node")})
+	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	m.nodeErr = make(chan error, 1)
+	go func() { m.nodeErr <- m.Node.Run(nctx) }()
+
+	// Gateway.
+	secret, err := loadSecret(filepath.Join(m.DataDir, "token.key"))
+	if err != nil {
+		return err
+	}
+	var origins []string
+	for _, o := range strings.Split(m.AllowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	hs, err := cbhttp.NewServer(cbhttp.Config{
+		Addr: m.HTTPAddr, Store: store, Log: evlog, Commander: m.Node, Secret: secret,
+		AllowedOrigins: origins, Logger: lg.With("component", "http"),
+	})
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	if err := hs.Open(); err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	m.HTTP = hs
+	return nil
+}
+
+func (m *Main) natsConn() (natsConn, error) {
+	if m.natsSrv != nil {
+		nc, err := m.natsSrv.Connect("callbridge")
+		if err != nil {
+			return nil, fmt.Errorf("connect embedded NATS: %w", err)
+		}
+		return nc, nil
+	}
+	nc, err := cbnats.Connect(m.NATSURL, "callbridge")
+	if err != nil {
+		return nil, fmt.Errorf("connect NATS %s: %w", m.NATSURL, err)
+	}
+	return nc, nil
+}
+
+// driver builds the switch driver named by --pbx.
+func (m *Main) driver(dir callbridge.Directory) (callbridge.Driver, error) {
+	switch {
+	case m.PBX == "sim":
+		return sim.New(sim.Config{Directory: dir, CallInterval: m.SimInterval}, m.Logger.With("component", "sim")), nil
+	case strings.HasPrefix(m.PBX, "ami://"):
+		cfg, err := asterisk.ParseURL(m.PBX)
+		if err != nil {
+			return nil, fmt.Errorf("--pbx: %w", err)
+		}
+		cfg.Logger = m.Logger.With("component", "asterisk")
+		return asterisk.New(cfg), nil
+	default:
+		return nil, fmt.Errorf(`--pbx %q: want "sim" or ami://user:secret@host:port`, m.PBX)
+	}
+}
+
+// PrintBanner prints the URL and, on the embedded default, the demo logins.
+func (m *Main) PrintBanner() {
+	url := "http://" + m.HTTP.Addr()
+	if host, port, err := net.SplitHostPort(m.HTTP.Addr()); err == nil && (host == "127.0.0.1" || host == "::1") {
+		url = "http://" + net.JoinHostPort("localhost", port)
+	}
+	fmt.Fprintf(m.stdout, "callbridge %s\n  agent desktop: %s/\n  switch:        %s\n  data:          %s\n", Version, url, redactURL(m.PBX), m.DataDir)
+	if m.demo {
+		fmt.Fprintf(m.stdout, "  demo logins (demo only, loopback only): %s — password \"demo\"\n", strings.Join(provision.DemoLogins(), ", "))
+	}
+}
+
+// Wait blocks until ctx ends or the node stops by itself (a fatal driver error).
+func (m *Main) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-m.nodeErr:
+		m.nodeErr = nil
+		if err != nil {
+			return fmt.Errorf("switch: %w", err)
+		}
+		return nil
+	}
+}
+
+// Close shuts down in order: stop accepting HTTP, stop the node (driver), then bus and store.
+func (m *Main) Close() error {
+	var first error
+	if m.HTTP != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := m.HTTP.Close(ctx); err != nil {
+			first = err
+		}
+		cancel()
+	}
+	if m.cancel != nil {
+		m.cancel()
+		if m.nodeErr != nil {
+			<-m.nodeErr
+		}
+	}
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		m.closers[i]()
+	}
+	m.closers = nil
+	return first
+}
+
+// loadSecret reads the token signing key, creating a random one on first start.
+func loadSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("token key: %w", err)
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("token key: %w", err)
+	}
+	return b, nil
+}
+
+// newCallID returns a ULID with the call's start time.
+func newCallID(t time.Time) callbridge.CallID {
+	return callbridge.CallID(ulid.MustNew(ulid.Timestamp(t), rand.Reader).String())
+}
+
+// redactURL hides the secret of a switch URL.
+func redactURL(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return s
+	}
+	user, _, _ := strings.Cut(rest[:at], ":")
+	return scheme + "://" + user + ":***@" + rest[at+1:]
+}

@@ -1,0 +1,272 @@
+// Package node runs one site: it owns the engine in a single goroutine (so the model needs no
+// locks), feeds it the driver's switch events, desktop commands and timer ticks, appends the
+// engine's domain events to the event log in order, and carries the engine's switch commands
+// out through the driver. It implements callbridge.Commander for the gateway.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/engine"
+)
+
+// Config configures a Node.
+type Config struct {
+	Driver callbridge.Driver
+	Engine *engine.Engine
+	// Log receives every domain event, in engine order. Append is called from the loop
+	// goroutine and waited for, so the log's sequence matches the engine's state.
+	Log    callbridge.EventLog
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// TickInterval is how often timers (wrap-up, reservations) are checked (default 250 ms).
+	TickInterval time.Duration
+	// OnEvent, if set, is called in the loop goroutine after each event is appended (tests,
+	// the replay command).
+	OnEvent func(callbridge.Event)
+}
+
+// Node is one running site. Create it with New, start it with Run.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	inbox   chan func()
+	linkUp  atomic.Bool
+	synced  atomic.Bool
+	cmdQ    chan []callbridge.SwitchCommand
+	running atomic.Bool
+	wg      sync.WaitGroup
+}
+
+var _ callbridge.Commander = (*Node)(nil)
+
+// New returns a Node; nothing runs until Run.
+func New(cfg Config) *Node {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = 250 * time.Millisecond
+	}
+	return &Node{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		inbox: make(chan func(), 1024),
+		cmdQ:  make(chan []callbridge.SwitchCommand, 256),
+	}
+}
+
+// Run runs the engine loop and the driver until ctx ends. It returns nil after a clean stop,
+// or the driver's fatal error (for example a rejected login on the first connect).
+func (n *Node) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n.running.Store(true)
+	defer n.running.Store(false)
+
+	driverErr := make(chan error, 1)
+	n.wg.Add(2)
+	go func() {
+		defer n.wg.Done()
+		err := n.cfg.Driver.Run(ctx, func(ev callbridge.SwitchEvent) { n.emit(ctx, ev) })
+		if err != nil && !errors.Is(err, context.Canceled) {
+			driverErr <- err
+		}
+		cancel()
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.commandWorker(ctx)
+	}()
+
+	tick := time.NewTicker(n.cfg.TickInterval)
+	defer tick.Stop()
+	var err error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case f := <-n.inbox:
+			f()
+		case <-tick.C:
+			n.handle(ctx, n.cfg.Engine.Tick(n.cfg.Now()))
+		}
+	}
+	cancel()
+	n.wg.Wait()
+	select {
+	case err = <-driverErr:
+	default:
+	}
+	return err
+}
+
+// emit is the driver's callback: it hands the event to the loop, keeping switch order.
+func (n *Node) emit(ctx context.Context, ev callbridge.SwitchEvent) {
+	switch ev.Type {
+	case callbridge.SwitchLinkUp:
+		n.linkUp.Store(true)
+	case callbridge.SwitchLinkDown:
+		n.linkUp.Store(false)
+		n.synced.Store(false)
+	case callbridge.SwitchSnapshot:
+		n.synced.Store(true)
+	}
+	if ev.Time.IsZero() {
+		ev.Time = n.cfg.Now()
+	}
+	f := func() { n.handle(ctx, n.cfg.Engine.HandleSwitchEvent(ev)) }
+	select {
+	case n.inbox <- f:
+	case <-ctx.Done():
+	}
+}
+
+// handle appends out's events to the log and queues its switch commands. Loop goroutine only.
+func (n *Node) handle(ctx context.Context, out engine.Output) {
+	for _, ev := range out.Events {
+		if _, err := n.cfg.Log.Append(ctx, ev); err != nil {
+			// The event log is the system of record for desktops; losing it is loud.
+			n.log.Error("append event", "type", ev.Type, "tenant", ev.Tenant, "err", err)
+			continue
+		}
+		if n.cfg.OnEvent != nil {
+			n.cfg.OnEvent(ev)
+		}
+	}
+	if len(out.Commands) > 0 {
+		select {
+		case n.cmdQ <- out.Commands:
+		default:
+			n.log.Error("switch command queue full; dropping engine commands", "n", len(out.Commands))
+		}
+	}
+}
+
+// commandWorker carries out engine-initiated switch commands (wrap-up pauses …) in order.
+func (n *Node) commandWorker(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case cmds := <-n.cmdQ:
+			for _, c := range cmds {
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				if err := n.cfg.Driver.Execute(cctx, c); err != nil {
+					n.log.Warn("engine switch command failed", "type", c.Type, "device", c.Device, "err", err)
+				}
+				cancel()
+			}
+		}
+	}
+}
+
+// call runs f in the loop goroutine and waits for it.
+func (n *Node) call(ctx context.Context, f func()) error {
+	if !n.running.Load() {
+		return callbridge.Errorf(callbridge.EUnavailable, "node is not running")
+	}
+	done := make(chan struct{})
+	select {
+	case n.inbox <- func() { f(); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Do validates cmd in the engine, carries out its switch commands and commits it. The
+// command's outcome arrives as events. Errors are *callbridge.Error.
+func (n *Node) Do(ctx context.Context, cmd callbridge.Command) (callbridge.CommandResult, error) {
+	if cmd.Time.IsZero() {
+		cmd.Time = n.cfg.Now()
+	}
+	var plan engine.Plan
+	var perr error
+	if err := n.call(ctx, func() { plan, perr = n.cfg.Engine.Plan(cmd) }); err != nil {
+		return callbridge.CommandResult{}, err
+	}
+	if perr != nil {
+		return callbridge.CommandResult{}, perr
+	}
+	for _, sc := range plan.Commands {
+		if err := n.cfg.Driver.Execute(ctx, sc); err != nil {
+			var e *callbridge.Error
+			if !errors.As(err, &e) {
+				err = fmt.Errorf("%s: %w", sc.Type, err)
+			}
+			return callbridge.CommandResult{}, err
+		}
+	}
+	if err := n.call(ctx, func() { n.handle(ctx, n.cfg.Engine.Apply(cmd, plan)) }); err != nil {
+		return callbridge.CommandResult{}, err
+	}
+	return plan.Result, nil
+}
+
+// Snapshot returns the agent's state and calls with the log position they correspond to.
+func (n *Node) Snapshot(ctx context.Context, tenant callbridge.TenantID, agent callbridge.AgentID) (callbridge.AgentSnapshot, error) {
+	var snap callbridge.AgentSnapshot
+	var serr error
+	err := n.call(ctx, func() {
+		snap, serr = n.cfg.Engine.Snapshot(tenant, agent)
+		if serr == nil {
+			snap.Seq, serr = n.cfg.Log.LastSeq(ctx)
+		}
+	})
+	if err != nil {
+		return snap, err
+	}
+	return snap, serr
+}
+
+// Ready returns nil once the switch link is up and resynchronised.
+func (n *Node) Ready() error {
+	if !n.running.Load() {
+		return callbridge.Errorf(callbridge.EUnavailable, "node is not running")
+	}
+	if !n.linkUp.Load() || !n.synced.Load() {
+		return callbridge.Errorf(callbridge.EUnavailable, "switch link is down")
+	}
+	return nil
+}
+
+// Inspect runs f with the engine in the loop goroutine (tests, admin views). f must not keep
+// references to engine state.
+func (n *Node) Inspect(ctx context.Context, f func(e *engine.Engine)) error {
+	return n.call(ctx, func() { f(n.cfg.Engine) })
+}
+
+// Syncer is implemented by drivers that can wait until every switch event received so far
+// has been emitted (asterisk: a Ping round trip; sim: its queue drained).
+type Syncer interface {
+	Sync(ctx context.Context) error
+}
+
+// Sync waits until every event the driver has received so far has passed through the engine
+// and been appended to the log.
+func (n *Node) Sync(ctx context.Context) error {
+	if s, ok := n.cfg.Driver.(Syncer); ok {
+		if err := s.Sync(ctx); err != nil {
+			return err
+		}
+	}
+	return n.call(ctx, func() {})
+}
