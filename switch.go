@@ -195,7 +195,7 @@ type SwitchCommand struct {
 	Interface string `json:"interface,omitempty"`
 	// To is the target: extension, queue or outside number.
 	To string `json:"to,omitempty"`
-	// ANI is the caller id presented to the agent's phone on make_call.
+	// Data is attached data to carry with the call (make_call, transfers).
 	Data map[string]string `json:"data,omitempty"`
 	// CorrelationID (make_call) is echoed in the call_started the command causes.
 	CorrelationID string `json:"correlation_id,omitempty"`

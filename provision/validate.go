@@ -17,6 +17,10 @@ const MaxWrapUpSeconds = 24 * 60 * 60
 // golang.org/x/crypto/bcrypt refuses longer ones.
 const maxPasswordBytes = 72
 
+// MaxBcryptCost is the highest bcrypt cost a password_hash may have: cost 16 already takes
+// seconds per login on a server core, and a higher one would let one user stall logins.
+const MaxBcryptCost = 16
+
 // maxProblems is how many problems one Validate error lists before "and N more".
 const maxProblems = 10
 
@@ -51,7 +55,7 @@ func WithDefaults(p callbridge.Provisioning) callbridge.Provisioning {
 //   - a DID (1-64 of [A-Za-z0-9+*#_.@-], callbridge.CheckDialTarget) belongs to one tenant;
 //   - a queue name passes callbridge.CheckDialTarget (so "support@default" is allowed);
 //   - every user has exactly one of password (at most 72 bytes, bcrypt's limit) and
-//     password_hash (a bcrypt hash);
+//     password_hash (a bcrypt hash of cost at most MaxBcryptCost);
 //   - role is empty (meaning agent), agent, supervisor or admin;
 //   - the queues a user lists are queues of the same tenant;
 //   - names, devices and interfaces contain no CR, LF or NUL (callbridge.CheckSwitchValue);
@@ -75,7 +79,7 @@ func Validate(p callbridge.Provisioning) error {
 		v.wrapUp(where+": wrap_up_seconds", t.WrapUpSeconds)
 
 		v.list(where+": dids", t.DIDs, func(field, did string) {
-			if err := callbridge.CheckDialTarget(field, did); err != nil {
+			if err := callbridge.CheckDialTarget(fmt.Sprintf("%s %q", field, did), did); err != nil {
 				v.add(callbridge.ErrorMessage(err))
 				return
 			}
@@ -91,7 +95,7 @@ func Validate(p callbridge.Provisioning) error {
 		queues := make(map[callbridge.QueueName]bool)
 		for j, q := range t.Queues {
 			qwhere := fmt.Sprintf("%s: queues[%d]", where, j)
-			if err := callbridge.CheckDialTarget(qwhere+": name", string(q.Name)); err != nil {
+			if err := callbridge.CheckDialTarget(fmt.Sprintf("%s: name %q", qwhere, q.Name), string(q.Name)); err != nil {
 				v.add(callbridge.ErrorMessage(err))
 				continue
 			}
@@ -141,8 +145,10 @@ func (v *validator) user(where string, u callbridge.UserConfig, queues map[callb
 	case len(u.Password) > maxPasswordBytes:
 		v.addf("%s: password: longer than %d bytes", where, maxPasswordBytes)
 	case u.PasswordHash != "":
-		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+		if cost, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
 			v.addf("%s: password_hash: not a bcrypt hash", where)
+		} else if cost > MaxBcryptCost {
+			v.addf("%s: password_hash: bcrypt cost %d is above %d", where, cost, MaxBcryptCost)
 		}
 	}
 	switch u.Role {

@@ -1,0 +1,314 @@
+package http_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	nethttp "net/http"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callbridge/callbridge"
+	cbhttp "github.com/callbridge/callbridge/http"
+	"github.com/coder/websocket"
+)
+
+// TestAgentPageInBrowser drives the agent page in headless Chromium over the DevTools
+// protocol: sign in, screen pop of a ringing call (escaped), Answer, an event updating the
+// call, a command error, and a reload that shows the call again from the snapshot.
+// It is skipped when no Chromium is installed.
+func TestAgentPageInBrowser(t *testing.T) {
+	bin := findChromium()
+	if bin == "" {
+		t.Skip("no chromium on PATH")
+	}
+	t.Parallel()
+	h := newServer(t)
+	call := callEvent("acme", "alice", "CALL1", callbridge.EventCallDelivered).Data.(*callbridge.CallEvent).Call
+	call.ANIName = "Jane Customer"
+	call.AttachedData["note"] = `<img src=x onerror="document.title='pwned'">`
+	h.cmd.setSnapshot(callbridge.AgentSnapshot{
+		Agent:       callbridge.Agent{ID: "alice", Tenant: "acme", Device: "1001", State: callbridge.AgentNotReady, Reason: "break", Since: t0},
+		Calls:       []callbridge.Call{call},
+		ReasonCodes: []string{"break", "lunch"},
+	})
+	h.cmd.setDo(func(_ context.Context, cmd callbridge.Command) (callbridge.CommandResult, error) {
+		if cmd.Name == callbridge.CmdClearConnection {
+			return callbridge.CommandResult{}, callbridge.Errorf(callbridge.EConflict, "the call is on hold elsewhere")
+		}
+		return callbridge.CommandResult{}, nil
+	})
+
+	b := startBrowser(t, bin)
+	b.navigate(h.url + "/")
+	b.waitFor(`document.getElementById("login-form") !== null`)
+	b.eval(`(() => {
+		const f = document.getElementById("login-form");
+		f.username.value = "alice"; f.password.value = "alice-pw";
+		f.requestSubmit();
+	})()`)
+	b.waitFor(`document.getElementById("conn").textContent === "connected"`)
+	b.waitFor(`document.querySelectorAll("#calls .call").length === 1`)
+
+	text := b.evalString(`document.getElementById("desk-view").innerText`)
+	for _, want := range []string{"+15551230001", "Jane Customer", "+15550100", "support", "account", "42", "ringing", "not ready", "(break)", call.AttachedData["note"]} {
+		if !strings.Contains(text, want) {
+			t.Errorf("page text lacks %q:\n%s", want, text)
+		}
+	}
+	if n := b.evalString(`String(document.querySelectorAll("#calls img").length)`); n != "0" {
+		t.Errorf("attached data became %s HTML elements", n)
+	}
+	if opts := b.evalString(`[...document.querySelectorAll("#reason-select option")].map(o => o.value).join(",")`); opts != "break,lunch" {
+		t.Errorf("reason options = %q", opts)
+	}
+
+	b.eval(`document.querySelector("#calls .c-answer").click()`)
+	if cmd := h.cmd.nextCommand(t); cmd.Name != callbridge.CmdAnswerCall || cmd.CallID != "CALL1" || cmd.Agent != "alice" {
+		t.Errorf("Answer sent %+v", cmd)
+	}
+	h.log.append(t, callEvent("acme", "alice", "CALL1", callbridge.EventCallEstablished))
+	b.waitFor(`document.querySelector("#calls .c-state").textContent === "connected"`)
+
+	b.eval(`document.querySelector("#calls .c-hangup").click()`)
+	h.cmd.nextCommand(t)
+	b.waitFor(`document.getElementById("cmd-error").textContent.includes("the call is on hold elsewhere")`)
+
+	b.eval(`document.getElementById("btn-notready").click()`)
+	if cmd := h.cmd.nextCommand(t); cmd.Name != callbridge.CmdSetAgentState || cmd.State != callbridge.AgentNotReady || cmd.Reason != "break" {
+		t.Errorf("Not ready sent %+v", cmd)
+	}
+
+	// The server restarts; the page reconnects by itself with after_seq and gets the event it
+	// missed meanwhile.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor(`document.getElementById("conn").textContent !== "connected"`)
+	missed := callEvent("acme", "alice", "CALL1", callbridge.EventCallDataUpdated)
+	missed.Data.(*callbridge.CallEvent).AttachedData["survey"] = "yes please"
+	h.log.append(t, missed) // seq 2
+	restarted, err := cbhttp.NewServer(cbhttp.Config{Addr: h.srv.Addr(), Store: h.store, Log: h.log, Commander: h.cmd, Secret: testSecret, Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := restarted.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = restarted.Close(context.Background()) })
+	b.waitFor(`document.getElementById("desk-view").innerText.includes("yes please")`)
+	if afters := h.log.subscribedAfter(); afters[len(afters)-1] != 1 {
+		t.Errorf("subscriptions after seqs %v; want the reconnect to resume after seq 1", afters)
+	}
+
+	// A reload keeps the session and shows the call again from a fresh snapshot.
+	b.eval(`window.beforeReload = true`)
+	b.navigate(h.url + "/")
+	b.waitFor(`!window.beforeReload && document.getElementById("conn").textContent === "connected"`)
+	b.waitFor(`!window.beforeReload && document.querySelectorAll("#calls .call").length === 1`)
+	if title := b.evalString(`document.title`); title != "callbridge agent" {
+		t.Errorf("title = %q", title)
+	}
+}
+
+func findChromium() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// browser is a minimal DevTools-protocol client for one page.
+type browser struct {
+	t    *testing.T
+	conn *websocket.Conn
+
+	mu      sync.Mutex
+	nextID  int
+	pending map[int]chan cdpReply
+}
+
+type cdpReply struct {
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func startBrowser(t *testing.T, bin string) *browser {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "--headless=new", "--no-sandbox", "--disable-gpu",
+		"--no-first-run", "--remote-debugging-port=0", "--user-data-dir="+t.TempDir(), "about:blank")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+
+	found := make(chan string, 1)
+	go func() {
+		re := regexp.MustCompile(`DevTools listening on (ws://\S+)`)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	var browserURL string
+	select {
+	case browserURL = <-found:
+	case <-time.After(30 * time.Second):
+		t.Fatal("chromium did not start")
+	}
+	// The page target of about:blank.
+	host := strings.TrimPrefix(browserURL, "ws://")
+	host = host[:strings.Index(host, "/")]
+	var pageURL string
+	for deadline := time.Now().Add(10 * time.Second); pageURL == "" && time.Now().Before(deadline); {
+		res, err := nethttp.Get("http://" + host + "/json/list")
+		if err == nil {
+			var targets []struct{ Type, WebSocketDebuggerURL string }
+			_ = json.NewDecoder(res.Body).Decode(&targets)
+			res.Body.Close()
+			for _, tg := range targets {
+				if tg.Type == "page" {
+					pageURL = tg.WebSocketDebuggerURL
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if pageURL == "" {
+		t.Fatal("no page target")
+	}
+	conn, _, err := websocket.Dial(context.Background(), pageURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadLimit(64 << 20)
+	b := &browser{t: t, conn: conn, pending: make(map[int]chan cdpReply)}
+	go b.readLoop()
+	t.Cleanup(func() { _ = conn.CloseNow() })
+	b.call("Page.enable", nil)
+	b.call("Runtime.enable", nil)
+	return b
+}
+
+func (b *browser) readLoop() {
+	for {
+		_, data, err := b.conn.Read(context.Background())
+		if err != nil {
+			return
+		}
+		var msg struct {
+			ID int `json:"id"`
+			cdpReply
+		}
+		if json.Unmarshal(data, &msg) != nil || msg.ID == 0 {
+			continue // an event
+		}
+		b.mu.Lock()
+		ch := b.pending[msg.ID]
+		delete(b.pending, msg.ID)
+		b.mu.Unlock()
+		if ch != nil {
+			ch <- msg.cdpReply
+		}
+	}
+}
+
+func (b *browser) call(method string, params any) json.RawMessage {
+	b.t.Helper()
+	b.mu.Lock()
+	b.nextID++
+	id := b.nextID
+	ch := make(chan cdpReply, 1)
+	b.pending[id] = ch
+	b.mu.Unlock()
+	msg, _ := json.Marshal(map[string]any{"id": id, "method": method, "params": params})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.conn.Write(ctx, websocket.MessageText, msg); err != nil {
+		b.t.Fatalf("%s: %v", method, err)
+	}
+	select {
+	case r := <-ch:
+		if r.Error != nil {
+			b.t.Fatalf("%s: %s", method, r.Error.Message)
+		}
+		return r.Result
+	case <-time.After(10 * time.Second):
+		b.t.Fatalf("%s: no answer", method)
+		return nil
+	}
+}
+
+func (b *browser) navigate(url string) {
+	b.t.Helper()
+	b.call("Page.navigate", map[string]any{"url": url})
+}
+
+// eval runs expr in the page and returns its value as JSON.
+func (b *browser) eval(expr string) json.RawMessage {
+	b.t.Helper()
+	res := b.call("Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true})
+	var r struct {
+		Result struct {
+			Value json.RawMessage `json:"value"`
+		} `json:"result"`
+		ExceptionDetails *struct {
+			Text      string `json:"text"`
+			Exception struct {
+				Description string `json:"description"`
+			} `json:"exception"`
+		} `json:"exceptionDetails"`
+	}
+	if err := json.Unmarshal(res, &r); err != nil {
+		b.t.Fatal(err)
+	}
+	if r.ExceptionDetails != nil {
+		b.t.Fatalf("%s: %s %s", expr, r.ExceptionDetails.Text, r.ExceptionDetails.Exception.Description)
+	}
+	return r.Result.Value
+}
+
+func (b *browser) evalString(expr string) string {
+	b.t.Helper()
+	var s string
+	if v := b.eval(expr); json.Unmarshal(v, &s) != nil {
+		b.t.Fatalf("%s = %s, not a string", expr, v)
+	}
+	return s
+}
+
+// waitFor polls the boolean expression cond in the page for up to 10s.
+func (b *browser) waitFor(cond string) {
+	b.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var ok bool
+		// While a navigation is under way the document may not have the elements yet.
+		expr := fmt.Sprintf("(() => { try { return Boolean(%s); } catch (e) { return false; } })()", cond)
+		if v := b.eval(expr); json.Unmarshal(v, &ok) == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("timed out waiting for %s; page text:\n%s", cond, b.evalString(`document.body ? document.body.innerText : ""`))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

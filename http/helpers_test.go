@@ -1,0 +1,636 @@
+package http_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	nethttp "net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callbridge/callbridge"
+	cbhttp "github.com/callbridge/callbridge/http"
+	"github.com/coder/websocket"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// testSecret is the token key of every test server.
+var testSecret = []byte("0123456789abcdef0123456789abcdef-test")
+
+// t0 is the fake clock's start: a whole second, so token expiry times are exact.
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// Users of the fake store; the password of each is its username + "-pw".
+// "pat" exists in two tenants.
+var testUsers = []struct {
+	tenant   callbridge.TenantID
+	username string
+	role     callbridge.Role
+}{
+	{"acme", "alice", callbridge.RoleAgent},
+	{"acme", "bob", callbridge.RoleAgent},
+	{"acme", "sam", callbridge.RoleSupervisor},
+	{"acme", "pat", callbridge.RoleAgent},
+	{"globex", "pat", callbridge.RoleAgent},
+	{"globex", "gina", callbridge.RoleAgent},
+}
+
+// ---- fakes: the gateway's edges ---------------------------------------------------------
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// fakeStore serves FindUsers from a fixed list.
+type fakeStore struct {
+	users []callbridge.User
+	err   error
+}
+
+var _ callbridge.Store = (*fakeStore)(nil)
+
+func newFakeStore(t *testing.T) *fakeStore {
+	t.Helper()
+	s := &fakeStore{}
+	for _, u := range testUsers {
+		hash, err := bcrypt.GenerateFromPassword([]byte(u.username+"-pw"), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.users = append(s.users, callbridge.User{Tenant: u.tenant, Username: u.username, PasswordHash: string(hash), Role: u.role})
+	}
+	return s
+}
+
+func (s *fakeStore) Provision(context.Context, callbridge.Provisioning) error { return nil }
+func (s *fakeStore) Directory(context.Context) (callbridge.Directory, error) {
+	return callbridge.Directory{}, nil
+}
+func (s *fakeStore) Close() error { return nil }
+func (s *fakeStore) FindUsers(_ context.Context, username string) ([]callbridge.User, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	var out []callbridge.User
+	for _, u := range s.users {
+		if u.Username == username {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+// fakeCommander records commands. do, when set, decides the outcome; otherwise every command
+// succeeds with an empty result.
+type fakeCommander struct {
+	mu        sync.Mutex
+	do        func(ctx context.Context, cmd callbridge.Command) (callbridge.CommandResult, error)
+	snapshots map[callbridge.AgentKey]callbridge.AgentSnapshot
+	readyErr  error
+	got       chan callbridge.Command
+}
+
+var _ callbridge.Commander = (*fakeCommander)(nil)
+
+func newFakeCommander() *fakeCommander {
+	return &fakeCommander{
+		snapshots: make(map[callbridge.AgentKey]callbridge.AgentSnapshot),
+		got:       make(chan callbridge.Command, 1000),
+	}
+}
+
+func (f *fakeCommander) Do(ctx context.Context, cmd callbridge.Command) (callbridge.CommandResult, error) {
+	f.got <- cmd
+	f.mu.Lock()
+	do := f.do
+	f.mu.Unlock()
+	if do != nil {
+		return do(ctx, cmd)
+	}
+	return callbridge.CommandResult{}, nil
+}
+
+func (f *fakeCommander) Snapshot(_ context.Context, tenant callbridge.TenantID, agent callbridge.AgentID) (callbridge.AgentSnapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	snap, ok := f.snapshots[callbridge.AgentKey{Tenant: tenant, Agent: agent}]
+	if !ok {
+		return callbridge.AgentSnapshot{
+			Agent: callbridge.Agent{ID: agent, Tenant: tenant, State: callbridge.AgentLoggedOut, Since: t0},
+		}, nil
+	}
+	return snap, nil
+}
+
+func (f *fakeCommander) Ready() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.readyErr
+}
+
+func (f *fakeCommander) setDo(do func(ctx context.Context, cmd callbridge.Command) (callbridge.CommandResult, error)) {
+	f.mu.Lock()
+	f.do = do
+	f.mu.Unlock()
+}
+
+func (f *fakeCommander) setSnapshot(snap callbridge.AgentSnapshot) {
+	f.mu.Lock()
+	f.snapshots[callbridge.AgentKey{Tenant: snap.Agent.Tenant, Agent: snap.Agent.ID}] = snap
+	f.mu.Unlock()
+}
+
+// noCommand fails if the commander received a command.
+func (f *fakeCommander) noCommand(t *testing.T) {
+	t.Helper()
+	select {
+	case cmd := <-f.got:
+		t.Fatalf("Commander.Do was called with %+v", cmd)
+	default:
+	}
+}
+
+// nextCommand returns the next command Do received.
+func (f *fakeCommander) nextCommand(t *testing.T) callbridge.Command {
+	t.Helper()
+	select {
+	case cmd := <-f.got:
+		return cmd
+	case <-time.After(5 * time.Second):
+		t.Fatal("Commander.Do was not called")
+		return callbridge.Command{}
+	}
+}
+
+// fakeLog is an in-memory event log with the EventLog contract: Subscribe delivers the
+// backlog after afterSeq, then live events, in order, one call at a time. Append delivers
+// synchronously, so once Append returns the event is in every matching connection's queue.
+type fakeLog struct {
+	mu     sync.Mutex
+	events []callbridge.WireEvent
+	routes []callbridge.Event // routing fields of events[i]
+	subs   map[*fakeSub]bool
+	afters []uint64 // afterSeq of every Subscribe, in order
+}
+
+var _ callbridge.EventLog = (*fakeLog)(nil)
+
+type fakeSub struct {
+	log    *fakeLog
+	filter callbridge.Filter
+	fn     func(callbridge.WireEvent)
+	stop   func() bool
+}
+
+func newFakeLog() *fakeLog { return &fakeLog{subs: make(map[*fakeSub]bool)} }
+
+func (l *fakeLog) Append(_ context.Context, ev callbridge.Event) (uint64, error) {
+	if ev.Tenant == "" {
+		return 0, callbridge.Errorf(callbridge.EInvalid, "event without tenant")
+	}
+	data, err := json.Marshal(ev.Data)
+	if err != nil {
+		return 0, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	we := callbridge.WireEvent{Seq: uint64(len(l.events) + 1), Type: ev.Type, Time: ev.Time, Tenant: ev.Tenant, Data: data}
+	l.events = append(l.events, we)
+	l.routes = append(l.routes, ev)
+	for s := range l.subs {
+		if matches(s.filter, ev) {
+			s.fn(we)
+		}
+	}
+	return we.Seq, nil
+}
+
+func (l *fakeLog) LastSeq(context.Context) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return uint64(len(l.events)), nil
+}
+
+func (l *fakeLog) Subscribe(ctx context.Context, f callbridge.Filter, afterSeq uint64, fn func(callbridge.WireEvent)) (callbridge.Subscription, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, we := range l.events {
+		if we.Seq > afterSeq && matches(f, l.routes[i]) {
+			fn(we)
+		}
+	}
+	l.afters = append(l.afters, afterSeq)
+	s := &fakeSub{log: l, filter: f, fn: fn}
+	l.subs[s] = true
+	s.stop = context.AfterFunc(ctx, s.Stop)
+	return s, nil
+}
+
+func (s *fakeSub) Stop() {
+	s.stop()
+	s.log.mu.Lock()
+	delete(s.log.subs, s)
+	s.log.mu.Unlock()
+}
+
+func (l *fakeLog) subscribers() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.subs)
+}
+
+// subscribedAfter returns the afterSeq of every Subscribe so far.
+func (l *fakeLog) subscribedAfter() []uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.afters)
+}
+
+func matches(f callbridge.Filter, ev callbridge.Event) bool {
+	if ev.Tenant != f.Tenant {
+		return false
+	}
+	return f.Agent == "" || ev.Agent == f.Agent || slices.Contains(ev.Audience, f.Agent)
+}
+
+// callEvent is a call event about device 1001 of agent in tenant, for the log.
+func callEvent(tenant callbridge.TenantID, agent callbridge.AgentID, call callbridge.CallID, typ callbridge.EventType) callbridge.Event {
+	state := callbridge.ConnAlerting
+	if typ == callbridge.EventCallEstablished {
+		state = callbridge.ConnConnected
+	}
+	return callbridge.Event{
+		Type:   typ,
+		Time:   t0,
+		Tenant: tenant,
+		CallID: call,
+		Data: &callbridge.CallEvent{
+			Call: callbridge.Call{
+				ID: call, Tenant: tenant, Direction: callbridge.DirInbound,
+				ANI: "+15551230001", DNIS: "+15550100", Queue: "support",
+				AttachedData: map[string]string{"account": "42"},
+				Connections:  []callbridge.Connection{{Device: "1001", Agent: agent, State: state}},
+				StartedAt:    t0,
+			},
+			Device: "1001",
+			Agent:  agent,
+		},
+		Audience: []callbridge.AgentID{agent},
+	}
+}
+
+// append adds events to the log and returns their seqs.
+func (l *fakeLog) append(t *testing.T, evs ...callbridge.Event) []uint64 {
+	t.Helper()
+	var seqs []uint64
+	for _, ev := range evs {
+		seq, err := l.Append(context.Background(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+	}
+	return seqs
+}
+
+// ---- the harness: a real server on 127.0.0.1:0 -------------------------------------------
+
+type harness struct {
+	srv   *cbhttp.Server
+	url   string
+	cmd   *fakeCommander
+	store *fakeStore
+	log   *fakeLog
+	clock *fakeClock
+}
+
+// newServer starts a gateway with fakes behind it; change sets more Config fields.
+func newServer(t *testing.T, change ...func(*cbhttp.Config)) *harness {
+	t.Helper()
+	h := &harness{cmd: newFakeCommander(), store: newFakeStore(t), log: newFakeLog(), clock: &fakeClock{now: t0}}
+	cfg := cbhttp.Config{
+		Addr:      "127.0.0.1:0",
+		Store:     h.store,
+		Log:       h.log,
+		Commander: h.cmd,
+		Secret:    testSecret,
+		Now:       h.clock.Now,
+	}
+	for _, f := range change {
+		f(&cfg)
+	}
+	srv, err := cbhttp.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	h.srv, h.url = srv, srv.URL()
+	return h
+}
+
+// response is a decoded HTTP response.
+type response struct {
+	status int
+	header nethttp.Header
+	body   []byte
+}
+
+// json decodes the body into a map.
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", r.body, err)
+	}
+	return m
+}
+
+// wantError checks an error response: status, {"error":{"code":code,...}} and a message
+// containing msg.
+func (r response) wantError(t *testing.T, status int, code, msg string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d (body %s)", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		t.Fatalf("body %q: %v", r.body, err)
+	}
+	if e.Error.Code != code || !strings.Contains(e.Error.Message, msg) {
+		t.Fatalf("error = %+v, want code %q with message containing %q", e.Error, code, msg)
+	}
+}
+
+// do sends an HTTP request to the server.
+func (h *harness) do(t *testing.T, method, path, token string, body io.Reader) response {
+	t.Helper()
+	req, err := nethttp.NewRequest(method, h.url+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := nethttp.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+func (h *harness) postLogin(t *testing.T, body string) response {
+	t.Helper()
+	return h.do(t, "POST", "/v1/login", "", strings.NewReader(body))
+}
+
+// token logs username in (password username+"-pw") and returns the token.
+func (h *harness) token(t *testing.T, username string) string {
+	t.Helper()
+	res := h.postLogin(t, `{"username":"`+username+`","password":"`+username+`-pw"}`)
+	if res.status != 200 {
+		t.Fatalf("login %s: %d %s", username, res.status, res.body)
+	}
+	return res.json(t)["token"].(string)
+}
+
+// wsURL is the WebSocket URL with the given query ("" for none).
+func (h *harness) wsURL(query string) string {
+	u := "ws" + strings.TrimPrefix(h.url, "http") + "/v1/ws"
+	if query != "" {
+		u += "?" + query
+	}
+	return u
+}
+
+// dialWS opens a raw WebSocket with the token as bearer header (when set) and extra headers.
+func (h *harness) dialWS(t *testing.T, token, query string, hdr nethttp.Header) (*websocket.Conn, *nethttp.Response, error) {
+	t.Helper()
+	if hdr == nil {
+		hdr = nethttp.Header{}
+	}
+	if token != "" {
+		hdr.Set("Authorization", "Bearer "+token)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return websocket.Dial(ctx, h.wsURL(query), &websocket.DialOptions{HTTPHeader: hdr})
+}
+
+// wsClient is a WebSocket client that reads in the background, so that waiting for a
+// message never cancels the connection.
+type wsClient struct {
+	t      *testing.T
+	conn   *websocket.Conn
+	msgs   chan []byte
+	done   chan struct{}
+	err    error // why reading stopped; valid after done
+	nextID int
+}
+
+// connect opens a WebSocket for token with query and starts reading.
+func (h *harness) connect(t *testing.T, token, query string) *wsClient {
+	t.Helper()
+	conn, res, err := h.dialWS(t, token, query, nil)
+	if err != nil {
+		status := 0
+		if res != nil {
+			status = res.StatusCode
+		}
+		t.Fatalf("dial: %v (status %d)", err, status)
+	}
+	return startClient(t, conn)
+}
+
+func startClient(t *testing.T, conn *websocket.Conn) *wsClient {
+	c := &wsClient{t: t, conn: conn, msgs: make(chan []byte, 10000), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for {
+			_, b, err := conn.Read(context.Background())
+			if err != nil {
+				c.err = err
+				return
+			}
+			c.msgs <- b
+		}
+	}()
+	t.Cleanup(func() { _ = conn.CloseNow() })
+	return c
+}
+
+// next returns the next message as a map.
+func (c *wsClient) next() map[string]any {
+	c.t.Helper()
+	select {
+	case b := <-c.msgs:
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			c.t.Fatalf("message %q is not a JSON object: %v", b, err)
+		}
+		return m
+	case <-c.done:
+		select {
+		case b := <-c.msgs:
+			var m map[string]any
+			_ = json.Unmarshal(b, &m)
+			return m
+		default:
+		}
+		c.t.Fatalf("connection closed while waiting for a message: %v", c.err)
+	case <-time.After(5 * time.Second):
+		c.t.Fatal("no message within 5s")
+	}
+	return nil
+}
+
+// sendRaw sends one text message.
+func (c *wsClient) sendRaw(s string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.conn.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// send sends {"id":id,"cmd":cmd,"params":params}.
+func (c *wsClient) send(id, cmd string, params any) {
+	c.t.Helper()
+	m := map[string]any{"id": id, "cmd": cmd}
+	if params != nil {
+		m["params"] = params
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.sendRaw(string(b))
+}
+
+// reply waits for the reply to id, failing on any other message before it.
+func (c *wsClient) reply(id string) map[string]any {
+	c.t.Helper()
+	m := c.next()
+	if m["re"] != id {
+		c.t.Fatalf("got %v, want the reply to %q", m, id)
+	}
+	return m
+}
+
+// drain sends a ping and returns every message that arrives before its reply. Since the
+// fake log delivers synchronously, an event appended before drain is among them.
+func (c *wsClient) drain() []map[string]any {
+	c.t.Helper()
+	c.nextID++
+	id := fmt.Sprintf("drain-%d", c.nextID)
+	c.send(id, "ping", nil)
+	var out []map[string]any
+	for {
+		m := c.next()
+		if m["re"] == id {
+			if m["ok"] != true {
+				c.t.Fatalf("ping failed: %v", m)
+			}
+			return out
+		}
+		out = append(out, m)
+	}
+}
+
+// seqs returns the "seq" of each event message.
+func seqs(msgs []map[string]any) []uint64 {
+	var out []uint64
+	for _, m := range msgs {
+		if s, ok := m["seq"].(float64); ok && m["type"] != "snapshot" {
+			out = append(out, uint64(s))
+		}
+	}
+	return out
+}
+
+// closeStatus waits for the connection to end and returns its close error.
+func (c *wsClient) closeStatus() error {
+	c.t.Helper()
+	select {
+	case <-c.done:
+		return c.err
+	case <-time.After(15 * time.Second):
+		c.t.Fatal("connection did not close")
+		return nil
+	}
+}
+
+// errorOf returns the error object of a reply.
+func errorOf(t *testing.T, m map[string]any) (code, msg string) {
+	t.Helper()
+	e, ok := m["error"].(map[string]any)
+	if !ok || m["ok"] != false {
+		t.Fatalf("reply %v is not an error", m)
+	}
+	return e["code"].(string), e["message"].(string)
+}
+
+func jsonBody(t *testing.T, v any) io.Reader {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.NewReader(b)
+}
+
+var errBoom = errors.New("database exploded at 10.0.0.7")
+
+// waitFor polls cond until it holds, for at most 5s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,330 @@
+// Package http is callbridge's gateway: the REST endpoints (login, me), the v1 WebSocket
+// protocol for desktops, health and readiness probes, and the embedded agent page.
+//
+// Routes:
+//
+//	GET  /            the agent page (HTML, embedded)
+//	GET  /healthz     200 {"status":"ok"} while the process serves
+//	GET  /readyz      200 {"status":"ready"}, or 503 with the reason
+//	POST /v1/login    {"username","password","tenant"?} → {"token","expires_at","tenant","username","role"}
+//	GET  /v1/me       the caller's AgentSnapshot (agents) or {"tenant","username","role"}
+//	GET  /v1/ws       the WebSocket protocol (see ws.go)
+//
+// Every error is {"error":{"code":"…","message":"…"}} with the status of its code; unknown
+// paths are 404 not_found and known paths with another method 405 invalid (with Allow).
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/callbridge/callbridge"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultAddr           = "127.0.0.1:8080"
+	DefaultTokenTTL       = 12 * time.Hour
+	DefaultSendQueueBytes = 1 << 20 // 1 MiB of encoded messages waiting for one WebSocket
+	DefaultPingInterval   = 25 * time.Second
+	DefaultWriteTimeout   = 10 * time.Second
+	// MinSecretBytes is the shortest accepted token key (HS256 wants a 256-bit key, RFC 7518 §3.2).
+	MinSecretBytes = 32
+)
+
+// Config configures a Server. Store, Log, Commander and Secret are required.
+type Config struct {
+	// Addr is the TCP address to listen on; default DefaultAddr. Use "127.0.0.1:0" for any port.
+	Addr string
+	// Store finds users at login (FindUsers).
+	Store callbridge.Store
+	// Log is the event log WebSocket clients subscribe to.
+	Log callbridge.EventLog
+	// Commander carries out desktop commands and gives agent snapshots.
+	Commander callbridge.Commander
+	// Secret is the HMAC key (HS256) that signs and checks tokens; at least MinSecretBytes.
+	Secret []byte
+	// TokenTTL is how long a login token is valid; default DefaultTokenTTL.
+	TokenTTL time.Duration
+	// AllowedOrigins are the browser origins, besides the server's own, allowed to open a
+	// WebSocket: exact origins such as "https://crm.example.com" (scheme, host and port,
+	// compared case-insensitively), or "*" for any origin. Requests without an Origin header
+	// (non-browser clients) are always allowed; they authenticate with their token.
+	AllowedOrigins []string
+	// Logger receives the gateway's logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for tokens and command times; default time.Now.
+	Now func() time.Time
+	// Ready is an extra readiness check for /readyz (store, bus); nil means always ready.
+	Ready func() error
+
+	// SendQueueBytes caps the encoded messages queued for one WebSocket; a client that falls
+	// further behind is closed with CloseSlowConsumer. Default DefaultSendQueueBytes.
+	SendQueueBytes int
+	// PingInterval is how long a WebSocket may stay silent before the server pings it; the
+	// pong must arrive within PingInterval too. Default DefaultPingInterval.
+	PingInterval time.Duration
+	// WriteTimeout bounds one WebSocket write; default DefaultWriteTimeout.
+	WriteTimeout time.Duration
+}
+
+// Server is the HTTP gateway. Create it with NewServer, start it with Open, stop it with Close.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	mux       *nethttp.ServeMux
+	handler   nethttp.Handler
+	dummyHash []byte // bcrypt hash checked when no user matches, so timing does not tell
+	page      page
+
+	ln  net.Listener
+	srv *nethttp.Server
+	// serveErr receives the result of srv.Serve.
+	serveErr chan error
+
+	// baseCtx is the parent of every WebSocket connection's context; cancelled by Close.
+	baseCtx    context.Context
+	cancelBase context.CancelFunc
+
+	mu      sync.Mutex
+	closing bool
+	conns   map[*wsConn]struct{}
+	wsWG    sync.WaitGroup
+}
+
+// NewServer checks cfg, fills in defaults and builds the routes. It does not listen; see Open.
+// Errors: a missing Store, Log, Commander, or a Secret shorter than MinSecretBytes.
+func NewServer(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("http: Config.Store is required")
+	case cfg.Log == nil:
+		return nil, errors.New("http: Config.Log is required")
+	case cfg.Commander == nil:
+		return nil, errors.New("http: Config.Commander is required")
+	case len(cfg.Secret) < MinSecretBytes:
+		return nil, fmt.Errorf("http: Config.Secret must be at least %d bytes", MinSecretBytes)
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = DefaultTokenTTL
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.SendQueueBytes <= 0 {
+		cfg.SendQueueBytes = DefaultSendQueueBytes
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	cfg.Secret = slices.Clone(cfg.Secret)
+	cfg.AllowedOrigins = slices.Clone(cfg.AllowedOrigins)
+
+	pg, err := loadPage()
+	if err != nil {
+		return nil, fmt.Errorf("http: agent page: %w", err)
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		dummyHash: []byte(dummyHash),
+		page:      pg,
+		conns:     make(map[*wsConn]struct{}),
+	}
+	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	s.routes()
+	return s, nil
+}
+
+// routes registers every endpoint. The catch-all "/" answers 404 or 405 in JSON.
+func (s *Server) routes() {
+	m := nethttp.NewServeMux()
+	m.HandleFunc("GET /{$}", s.handlePage)
+	m.HandleFunc("GET /healthz", s.handleHealthz)
+	m.HandleFunc("GET /readyz", s.handleReadyz)
+	m.HandleFunc("POST /v1/login", s.handleLogin)
+	m.Handle("GET /v1/me", s.requireAuth(false, s.handleMe))
+	m.HandleFunc("GET /v1/ws", s.handleWS)
+	m.HandleFunc("/", s.handleNoRoute)
+	s.mux = m
+	s.handler = m
+}
+
+// handleNoRoute answers requests no route matched: 405 with Allow when the path exists for
+// other methods, else 404.
+func (s *Server) handleNoRoute(w nethttp.ResponseWriter, r *nethttp.Request) {
+	var allow []string
+	for _, m := range []string{nethttp.MethodGet, nethttp.MethodHead, nethttp.MethodPost, nethttp.MethodPut, nethttp.MethodPatch, nethttp.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeJSON(w, nethttp.StatusMethodNotAllowed, errorResponse{Error: errorBody{
+			Code:    callbridge.EInvalid,
+			Message: fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", ")),
+		}})
+		return
+	}
+	s.writeError(w, r, callbridge.Errorf(callbridge.ENotFound, "no such endpoint: %s", r.URL.Path))
+}
+
+// Handler returns the gateway's routes, for tests and for embedding in another server.
+// WebSockets served through it are tracked and closed by Close like those of Open.
+func (s *Server) Handler() nethttp.Handler { return s.handler }
+
+// Open listens on Config.Addr synchronously (so a port clash is an error here) and serves in
+// a goroutine until Close.
+func (s *Server) Open() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		return errors.New("http: server already opened")
+	}
+	if s.closing {
+		return errors.New("http: server closed")
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("http: listen %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.srv = &nethttp.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+	}
+	s.serveErr = make(chan error, 1)
+	go func() { s.serveErr <- s.srv.Serve(ln) }()
+	s.log.Info("http gateway listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr returns the bound address ("127.0.0.1:41234"), or Config.Addr before Open.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return s.cfg.Addr
+	}
+	return s.ln.Addr().String()
+}
+
+// URL returns the base URL of the server, "http://" + Addr() (a wildcard host is shown as
+// 127.0.0.1, so the URL is usable from the same machine).
+func (s *Server) URL() string {
+	addr := s.Addr()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// Close stops accepting connections, closes every WebSocket with 1001 (going away), and waits
+// for in-flight requests and WebSocket handlers to finish, or for ctx to end, in which case the
+// remaining connections are cut and ctx.Err() is returned. Close may be called without Open.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closing = true
+	srv := s.srv
+	conns := make([]*wsConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	// Stop accepting and drain plain requests; hijacked WebSockets are not tracked by Shutdown.
+	shutdownErr := make(chan error, 1)
+	if srv != nil {
+		go func() { shutdownErr <- srv.Shutdown(ctx) }()
+	} else {
+		shutdownErr <- nil
+	}
+
+	for _, c := range conns {
+		c.closeWith(closeGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { s.wsWG.Wait(); close(done) }()
+
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		for _, c := range conns {
+			c.abort()
+		}
+	}
+	if e := <-shutdownErr; e != nil && err == nil {
+		err = fmt.Errorf("http: shutdown: %w", e)
+	}
+	s.cancelBase() // after the drain, so that in-flight requests finish with a live context
+	if srv != nil {
+		if e := <-s.serveErr; e != nil && !errors.Is(e, nethttp.ErrServerClosed) && err == nil {
+			err = fmt.Errorf("http: serve: %w", e)
+		}
+	}
+	s.log.Info("http gateway closed")
+	return err
+}
+
+// register adds c to the live connections, or returns false once Close has begun.
+func (s *Server) register(c *wsConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wsWG.Add(1)
+	return true
+}
+
+func (s *Server) unregister(c *wsConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wsWG.Done()
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}

@@ -1,0 +1,541 @@
+package sqlite_test
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/provision"
+	"github.com/callbridge/callbridge/sqlite"
+)
+
+// openDB opens a store at path with the cheapest bcrypt cost and closes it when the test ends.
+func openDB(t *testing.T, path string, opts ...sqlite.Option) *sqlite.DB {
+	t.Helper()
+	opts = append([]sqlite.Option{sqlite.WithBcryptCost(bcrypt.MinCost)}, opts...)
+	db, err := sqlite.Open(t.Context(), path, slog.New(slog.NewTextHandler(t.Output(), nil)), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return db
+}
+
+func newDB(t *testing.T) *sqlite.DB {
+	t.Helper()
+	return openDB(t, filepath.Join(t.TempDir(), "callbridge.db"))
+}
+
+func loadExample(t testing.TB, name string) callbridge.Provisioning {
+	t.Helper()
+	p, err := provision.LoadFile(filepath.Join("..", "examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mustProvision(t *testing.T, db *sqlite.DB, p callbridge.Provisioning) {
+	t.Helper()
+	if err := db.Provision(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func directory(t *testing.T, db *sqlite.DB) callbridge.Directory {
+	t.Helper()
+	dir, err := db.Directory(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func findUsers(t *testing.T, db *sqlite.DB, username string) []callbridge.User {
+	t.Helper()
+	users, err := db.FindUsers(t.Context(), username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return users
+}
+
+// asDirectory is what Directory should return after provisioning p into an empty store:
+// defaults filled in, no passwords, tenants/queues/users sorted by key, tenant lists non-nil,
+// empty user queue lists nil.
+func asDirectory(p callbridge.Provisioning) callbridge.Directory {
+	p = provision.WithDefaults(p)
+	dir := callbridge.Directory{Tenants: slices.Clone(p.Tenants)}
+	orEmpty := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	for i := range dir.Tenants {
+		t := &dir.Tenants[i]
+		t.DIDs, t.AttachedData, t.ReasonCodes = orEmpty(t.DIDs), orEmpty(t.AttachedData), orEmpty(t.ReasonCodes)
+		t.Queues = slices.Clone(t.Queues)
+		if t.Queues == nil {
+			t.Queues = []callbridge.QueueConfig{}
+		}
+		slices.SortFunc(t.Queues, func(a, b callbridge.QueueConfig) int { return cmp.Compare(a.Name, b.Name) })
+		t.Users = slices.Clone(t.Users)
+		if t.Users == nil {
+			t.Users = []callbridge.UserConfig{}
+		}
+		for j := range t.Users {
+			u := &t.Users[j]
+			u.Password, u.PasswordHash = "", ""
+			if len(u.Queues) == 0 {
+				u.Queues = nil
+			}
+		}
+		slices.SortFunc(t.Users, func(a, b callbridge.UserConfig) int { return cmp.Compare(a.Username, b.Username) })
+	}
+	slices.SortFunc(dir.Tenants, func(a, b callbridge.TenantConfig) int { return cmp.Compare(a.ID, b.ID) })
+	return dir
+}
+
+func wantDirectory(t *testing.T, got, want callbridge.Directory) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("directory differs\n got: %+v\nwant: %+v", got, want)
+	}
+}
+
+// rawDB opens the database file directly, bypassing the store, for checks of the file itself.
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestOpenMigratesOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "callbridge.db")
+	for range 3 {
+		db, err := sqlite.Open(t.Context(), path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw := rawDB(t, path)
+	var versions []int
+	rows, err := raw.Query("SELECT version FROM schema_migrations ORDER BY version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(versions, []int{1}) {
+		t.Fatalf("schema_migrations has versions %v, want [1] once", versions)
+	}
+	var mode string
+	if err := raw.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" {
+		t.Errorf("journal_mode %q, want wal", mode)
+	}
+}
+
+func TestOpenKeepsDataAcrossReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "callbridge.db")
+	db, err := sqlite.Open(t.Context(), path, nil, sqlite.WithBcryptCost(bcrypt.MinCost))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustProvision(t, db, provision.Demo())
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = openDB(t, path)
+	wantDirectory(t, directory(t, db), asDirectory(provision.Demo()))
+}
+
+func TestOpenCreatesDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data", "nested", "callbridge.db")
+	db := openDB(t, path)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database file not created: %v", err)
+	}
+	if db.Path() != path {
+		t.Errorf("Path() = %q, want %q", db.Path(), path)
+	}
+	if err := db.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "callbridge.db")
+	db, err := sqlite.Open(t.Context(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := rawDB(t, path).Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', '2030-01-01T00:00:00Z')"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = sqlite.Open(t.Context(), path, nil)
+	if err == nil || !strings.Contains(err.Error(), "schema version 9999 is newer") {
+		t.Fatalf("got %v, want a refusal naming schema version 9999", err)
+	}
+}
+
+func TestOpenRefusesBadInput(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		path string
+		opts []sqlite.Option
+	}{
+		{"empty path", "", nil},
+		{"memory", ":memory:", nil},
+		{"query in path", filepath.Join(dir, "x.db?mode=ro"), nil},
+		{"bcrypt cost too low", filepath.Join(dir, "x.db"), []sqlite.Option{sqlite.WithBcryptCost(bcrypt.MinCost - 1)}},
+		{"bcrypt cost too high", filepath.Join(dir, "x.db"), []sqlite.Option{sqlite.WithBcryptCost(bcrypt.MaxCost + 1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, err := sqlite.Open(t.Context(), tt.path, nil, tt.opts...)
+			if callbridge.ErrorCode(err) != callbridge.EInvalid {
+				if db != nil {
+					db.Close()
+				}
+				t.Fatalf("got %v, want invalid", err)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("refused opens left files: %v", entries)
+	}
+}
+
+func TestProvisionDirectoryRoundTrip(t *testing.T) {
+	docs := map[string]func(t *testing.T) callbridge.Provisioning{
+		"asterisk-22.yaml":     func(t *testing.T) callbridge.Provisioning { return loadExample(t, "asterisk-22.yaml") },
+		"freeswitch-1.10.yaml": func(t *testing.T) callbridge.Provisioning { return loadExample(t, "freeswitch-1.10.yaml") },
+		"demo":                 func(*testing.T) callbridge.Provisioning { return provision.Demo() },
+	}
+	for name, doc := range docs {
+		t.Run(name, func(t *testing.T) {
+			db := newDB(t)
+			p := doc(t)
+			mustProvision(t, db, p)
+			wantDirectory(t, directory(t, db), asDirectory(p))
+		})
+	}
+}
+
+func TestDirectoryOfEmptyStore(t *testing.T) {
+	if dir := directory(t, newDB(t)); len(dir.Tenants) != 0 {
+		t.Fatalf("got %+v", dir)
+	}
+}
+
+func TestDirectoryKeepsQueueWrapUpOverride(t *testing.T) {
+	db := newDB(t)
+	zero, thirty := 0, 30
+	p := callbridge.Provisioning{Tenants: []callbridge.TenantConfig{{
+		ID: "t", WrapUpSeconds: 15,
+		Queues: []callbridge.QueueConfig{{Name: "a", WrapUpSeconds: &zero}, {Name: "b"}, {Name: "c", WrapUpSeconds: &thirty}},
+	}}}
+	mustProvision(t, db, p)
+	qs := directory(t, db).Tenants[0].Queues
+	if qs[0].WrapUpSeconds == nil || *qs[0].WrapUpSeconds != 0 || qs[1].WrapUpSeconds != nil || *qs[2].WrapUpSeconds != 30 {
+		t.Fatalf("queues %+v", qs)
+	}
+}
+
+func TestFindUsersReturnsVerifiableHash(t *testing.T) {
+	db := newDB(t)
+	mustProvision(t, db, loadExample(t, "asterisk-22.yaml"))
+
+	users := findUsers(t, db, "1001")
+	if len(users) != 1 {
+		t.Fatalf("got %d users named 1001, want 1", len(users))
+	}
+	u := users[0]
+	if u.Tenant != "acme" || u.Username != "1001" || u.Role != callbridge.RoleAgent || u.Name != "Alice Acme" {
+		t.Errorf("user = %+v", u)
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte("demo")); err != nil {
+		t.Errorf("stored hash does not verify the password: %v", err)
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte("Demo")); err == nil {
+		t.Error("stored hash verifies a wrong password")
+	}
+	if cost, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil || cost != bcrypt.MinCost {
+		t.Errorf("hash cost %d (%v), want %d", cost, err, bcrypt.MinCost)
+	}
+
+	sup := findUsers(t, db, "globex-supervisor")
+	if len(sup) != 1 || sup[0].Tenant != "globex" || sup[0].Role != callbridge.RoleSupervisor {
+		t.Errorf("globex-supervisor = %+v", sup)
+	}
+	for _, name := range []string{"nobody", "", "1001' OR '1'='1"} {
+		if got := findUsers(t, db, name); len(got) != 0 {
+			t.Errorf("FindUsers(%q) = %+v, want none", name, got)
+		}
+	}
+}
+
+func TestFindUsersInEveryTenant(t *testing.T) {
+	db := newDB(t)
+	mustProvision(t, db, loadExample(t, "asterisk-22.yaml"))
+	mustProvision(t, db, callbridge.Provisioning{Tenants: []callbridge.TenantConfig{{
+		ID: "aardvark", Users: []callbridge.UserConfig{{Username: "1001", Password: "other", Role: callbridge.RoleAdmin}},
+	}}})
+	users := findUsers(t, db, "1001")
+	if len(users) != 2 || users[0].Tenant != "aardvark" || users[1].Tenant != "acme" {
+		t.Fatalf("got %+v, want aardvark/1001 then acme/1001", users)
+	}
+	if bcrypt.CompareHashAndPassword([]byte(users[0].PasswordHash), []byte("other")) != nil ||
+		users[0].Role != callbridge.RoleAdmin {
+		t.Errorf("aardvark/1001 = %+v", users[0])
+	}
+}
+
+func TestProvisionStoresGivenHash(t *testing.T) {
+	db := newDB(t)
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustProvision(t, db, callbridge.Provisioning{Tenants: []callbridge.TenantConfig{{
+		ID: "t", Users: []callbridge.UserConfig{{Username: "u", PasswordHash: string(hash)}},
+	}}})
+	if got := findUsers(t, db, "u"); len(got) != 1 || got[0].PasswordHash != string(hash) {
+		t.Fatalf("got %+v, want the given hash", got)
+	}
+}
+
+func TestProvisionTwiceIsIdempotent(t *testing.T) {
+	db := newDB(t)
+	p := loadExample(t, "asterisk-22.yaml")
+	mustProvision(t, db, p)
+	before := findUsers(t, db, "1005")
+	dirBefore := directory(t, db)
+
+	mustProvision(t, db, p)
+	after := findUsers(t, db, "1005")
+	if !reflect.DeepEqual(before, after) {
+		t.Errorf("re-provisioning changed the user (hash rehashed?)\nbefore %+v\n after %+v", before, after)
+	}
+	wantDirectory(t, directory(t, db), dirBefore)
+}
+
+func TestProvisionRehashesHashBelowCost(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "callbridge.db")
+	db := openDB(t, path)
+	mustProvision(t, db, provision.Demo())
+	weak := findUsers(t, db, "agent1")[0].PasswordHash
+
+	stronger := openDB(t, path, sqlite.WithBcryptCost(bcrypt.MinCost+1))
+	mustProvision(t, stronger, provision.Demo())
+	hash := findUsers(t, stronger, "agent1")[0].PasswordHash
+	if hash == weak {
+		t.Fatal("hash below the configured cost was kept")
+	}
+	if cost, _ := bcrypt.Cost([]byte(hash)); cost != bcrypt.MinCost+1 {
+		t.Errorf("new hash has cost %d, want %d", cost, bcrypt.MinCost+1)
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte("demo")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestProvisionUpdates(t *testing.T) {
+	db := newDB(t)
+	mustProvision(t, db, loadExample(t, "asterisk-22.yaml"))
+	oldHash := findUsers(t, db, "1002")[0].PasswordHash
+
+	p := loadExample(t, "asterisk-22.yaml")
+	acme := &p.Tenants[0]
+	acme.Name = "ACME Corporation"
+	acme.DIDs = []string{"18005550101", "18005550100"} // 18005550300 dropped, order changed
+	acme.WrapUpSeconds = 20
+	acme.ReasonCodes = []string{"training", "lunch"}
+	acme.AttachedData = nil
+	wrap := 5
+	acme.Queues = append(acme.Queues, callbridge.QueueConfig{Name: "acme-vip", WrapUpSeconds: &wrap})
+	alice := &acme.Users[0]
+	alice.Name, alice.Role, alice.Interface = "Alice Smith", callbridge.RoleSupervisor, "PJSIP/1001-b"
+	alice.Queues = []callbridge.QueueName{"acme-vip"}
+	acme.Users[1].Password = "changed"
+	acme.Users = slices.DeleteFunc(acme.Users, func(u callbridge.UserConfig) bool { return u.Username == "1010" })
+	p.Tenants = p.Tenants[:1] // globex not in the document
+
+	mustProvision(t, db, p)
+	dir := directory(t, db)
+
+	want := asDirectory(loadExample(t, "asterisk-22.yaml"))
+	wantAcme := asDirectory(p).Tenants[0]
+	// 1010 is not in the document and stays as it was.
+	for _, u := range want.Tenants[0].Users {
+		if u.Username == "1010" {
+			wantAcme.Users = append(wantAcme.Users, u)
+		}
+	}
+	slices.SortFunc(wantAcme.Users, func(a, b callbridge.UserConfig) int { return cmp.Compare(a.Username, b.Username) })
+	want.Tenants[0] = wantAcme
+	wantDirectory(t, dir, want)
+
+	newHash := findUsers(t, db, "1002")[0].PasswordHash
+	if newHash == oldHash || bcrypt.CompareHashAndPassword([]byte(newHash), []byte("changed")) != nil {
+		t.Error("changed password was not stored")
+	}
+	if bcrypt.CompareHashAndPassword([]byte(findUsers(t, db, "1010")[0].PasswordHash), []byte("demo")) != nil {
+		t.Error("user 1010, not in the document, lost its password")
+	}
+}
+
+func TestProvisionMovesDIDAndDevicesWithinDocument(t *testing.T) {
+	db := newDB(t)
+	mustProvision(t, db, loadExample(t, "asterisk-22.yaml"))
+
+	p := loadExample(t, "asterisk-22.yaml")
+	acme, globex := &p.Tenants[0], &p.Tenants[1]
+	acme.DIDs = slices.DeleteFunc(acme.DIDs, func(d string) bool { return d == "18005550300" })
+	globex.DIDs = append(globex.DIDs, "18005550300")
+	acme.Users[0].Device, acme.Users[1].Device = acme.Users[1].Device, acme.Users[0].Device
+	mustProvision(t, db, p)
+	wantDirectory(t, directory(t, db), asDirectory(p))
+}
+
+func TestProvisionDoesNotModifyItsArgument(t *testing.T) {
+	db := newDB(t)
+	p := callbridge.Provisioning{Tenants: []callbridge.TenantConfig{{ID: "t", Users: []callbridge.UserConfig{{Username: "u", Password: "pw"}}}}}
+	mustProvision(t, db, p)
+	if u := p.Tenants[0].Users[0]; u.Role != "" || u.Password != "pw" || u.PasswordHash != "" {
+		t.Fatalf("argument modified: %+v", u)
+	}
+}
+
+// TestProvisionRefusalChangesNothing provisions a document that fails — in validation, or
+// halfway through the transaction after the tenant row was already updated — and checks that
+// the store is exactly as before.
+func TestProvisionRefusalChangesNothing(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(p *callbridge.Provisioning) // p is asterisk-22.yaml
+		want   string
+	}{
+		{"invalid document", func(p *callbridge.Provisioning) {
+			p.Tenants[0].Name = "renamed"
+			p.Tenants[0].Users[0].Queues = []callbridge.QueueName{"no-such-queue"}
+		}, `user "1001": queues: "no-such-queue" is not a queue of the tenant`},
+		{"DID of a tenant not in the document", func(p *callbridge.Provisioning) {
+			p.Tenants = p.Tenants[:1]
+			p.Tenants[0].Name = "renamed"
+			p.Tenants[0].Users[0].Password = "new"
+			p.Tenants[0].DIDs = append(p.Tenants[0].DIDs, "18005550200")
+		}, `tenant "acme": dids: "18005550200" belongs to tenant "globex", which is not in the document`},
+		{"device of a user not in the document", func(p *callbridge.Provisioning) {
+			p.Tenants[0].Name = "renamed"
+			p.Tenants[0].Users = slices.DeleteFunc(p.Tenants[0].Users, func(u callbridge.UserConfig) bool { return u.Username == "1010" })
+			p.Tenants[0].Users[0].Device = "1010"
+		}, `user "1001": device: "1010" is the device of user "1010", who is not in the document`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := newDB(t)
+			mustProvision(t, db, loadExample(t, "asterisk-22.yaml"))
+			before, hash := directory(t, db), findUsers(t, db, "1001")
+
+			p := loadExample(t, "asterisk-22.yaml")
+			tt.modify(&p)
+			err := db.Provision(t.Context(), p)
+			var e *callbridge.Error
+			if !errors.As(err, &e) || e.Code != callbridge.EInvalid || !strings.Contains(e.Message, tt.want) {
+				t.Fatalf("got %v, want invalid containing %q", err, tt.want)
+			}
+			wantDirectory(t, directory(t, db), before)
+			if got := findUsers(t, db, "1001"); !reflect.DeepEqual(got, hash) {
+				t.Errorf("user changed: %+v", got)
+			}
+		})
+	}
+}
+
+func TestProvisionCanceledChangesNothing(t *testing.T) {
+	db := newDB(t)
+	mustProvision(t, db, provision.Demo())
+	before := directory(t, db)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	p := provision.Demo()
+	p.Tenants[0].Name = "renamed"
+	p.Tenants[0].Users[0].Password = "new"
+	if err := db.Provision(ctx, p); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	wantDirectory(t, directory(t, db), before)
+}
+
+// TestProvisionFromTwoHandles has two stores on one file (as two processes would) provision at
+// the same time; IMMEDIATE transactions and the busy timeout make them queue, not fail.
+func TestProvisionFromTwoHandles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "callbridge.db")
+	dbs := []*sqlite.DB{openDB(t, path), openDB(t, path)}
+	docs := []callbridge.Provisioning{loadExample(t, "asterisk-22.yaml"), provision.Demo()}
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i, db := range dbs {
+		wg.Go(func() {
+			for range 10 {
+				if err := db.Provision(t.Context(), docs[i]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			for range 10 {
+				if _, err := db.Directory(t.Context()); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	want := asDirectory(callbridge.Provisioning{Tenants: append(slices.Clone(docs[0].Tenants), docs[1].Tenants...)})
+	wantDirectory(t, directory(t, dbs[0]), want)
+}
