@@ -22,6 +22,9 @@ const (
 	CmdConferenceCall     CommandName = "conference_call"
 	CmdUpdateCallData     CommandName = "update_call_data"
 	CmdSetAgentState      CommandName = "set_agent_state"
+	// CmdSetDisposition saves the wrap-up of a call the agent handled: params call_id,
+	// disposition (a code), notes. It emits call.disposition_set.
+	CmdSetDisposition CommandName = "set_disposition"
 )
 
 // Command is a command from a desktop or a CRM, after authentication: Tenant, Agent and Role
@@ -40,6 +43,8 @@ type Command struct {
 	State         AgentState        `json:"state,omitempty"`
 	Reason        string            `json:"reason,omitempty"`
 	AttachedData  map[string]string `json:"attached_data,omitempty"`
+	Disposition   string            `json:"disposition,omitempty"`
+	Notes         string            `json:"notes,omitempty"`
 	// IdempotencyKey makes a retried command a no-op that returns the first result.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 	// Time is when the command was received; set by the node, not the client.

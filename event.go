@@ -24,6 +24,9 @@ const (
 	EventCallConnectionCleared EventType = "call.connection_cleared"
 	EventCallCleared           EventType = "call.cleared"
 	EventCallDataUpdated       EventType = "call.data_updated"
+	// EventCallDispositionSet: the agent saved the wrap-up of a call they handled
+	// (CallEvent.Disposition and Notes); it may come after call.cleared.
+	EventCallDispositionSet EventType = "call.disposition_set"
 )
 
 // Agent events.
@@ -75,6 +78,9 @@ type CallEvent struct {
 	TransferredTo      DeviceID `json:"transferred_to,omitempty"`
 	// ConsultCallID is the consultation call that a transfer or conference completed.
 	ConsultCallID CallID `json:"consult_call_id,omitempty"`
+	// Disposition code and Notes, in call.disposition_set.
+	Disposition string `json:"disposition,omitempty"`
+	Notes       string `json:"notes,omitempty"`
 }
 
 // WireEvent is an event as read back from the event log or a WebSocket: data stays raw JSON.
