@@ -80,14 +80,21 @@ func loadReplayProvisioning(path string) (callbridge.Provisioning, error) {
 // and every event has passed through the engine, or with the driver's error (for example a
 // failed login in a bad-login recording).
 func Replay(ctx context.Context, recs []capture.Record, p callbridge.Provisioning, speed float64, logger *slog.Logger) ([]callbridge.Event, error) {
-	srv := capture.NewAMIServer([]capture.Script{{Records: recs}}, capture.ServerOptions{Speed: speed, Logger: logger})
+	return ReplayScripts(ctx, []capture.Script{{Records: recs}}, p, speed, logger)
+}
+
+// ReplayScripts is Replay with one script per TCP connection: the driver's first connection
+// plays scripts[0], its reconnection scripts[1], and so on (a script with DropAfter cuts the
+// connection there). It returns once the last script has been played and read.
+func ReplayScripts(ctx context.Context, scripts []capture.Script, p callbridge.Provisioning, speed float64, logger *slog.Logger) ([]callbridge.Event, error) {
+	srv := capture.NewAMIServer(scripts, capture.ServerOptions{Speed: speed, Logger: logger})
 	if err := srv.Listen("127.0.0.1:0"); err != nil {
 		return nil, err
 	}
 	defer srv.Close()
 
 	drv := asterisk.New(asterisk.Config{Addr: srv.Addr(), Username: "cti", Secret: "cti-secret", Logger: logger})
-	start := firstTimestamp(recs)
+	start := firstTimestamp(scripts[0].Records)
 	eng, err := engine.New(engine.Config{
 		Directory:    callbridge.Directory{Tenants: p.Tenants},
 		Capabilities: drv.Capabilities(),
@@ -105,16 +112,33 @@ func Replay(ctx context.Context, recs []capture.Record, p callbridge.Provisionin
 	go func() { done <- n.Run(rctx) }()
 
 	select {
-	case <-srv.Played(0):
+	case <-srv.Played(len(scripts) - 1):
 	case err := <-done:
 		return log.events(), err
 	case <-ctx.Done():
 		return log.events(), ctx.Err()
 	}
+	// Every frame is on the wire. Wait until the driver has read and emitted all of them: a
+	// Sync can only go through once the driver's resync after login is done, so retry while
+	// the link is not up yet — unless the driver gave up (a refused login).
 	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
 	defer scancel()
-	if err := n.Sync(sctx); err != nil {
-		return log.events(), fmt.Errorf("replay: waiting for the driver: %w", err)
+	for {
+		err := n.Sync(sctx)
+		if err == nil {
+			break
+		}
+		if callbridge.ErrorCode(err) != callbridge.EUnavailable || sctx.Err() != nil {
+			return log.events(), fmt.Errorf("replay: waiting for the driver: %w", err)
+		}
+		select {
+		case err := <-done:
+			if err == nil {
+				err = errors.New("replay: the driver stopped before the recording was read")
+			}
+			return log.events(), err
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	cancel()
 	<-done

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/callbridge/callbridge"
@@ -226,7 +227,7 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
-func (m *Main) natsConn() (natsConn, error) {
+func (m *Main) natsConn() (*natsgo.Conn, error) {
 	if m.natsSrv != nil {
 		nc, err := m.natsSrv.Connect("callbridge")
 		if err != nil {

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// runMain starts `callbridge serve` on the embedded default (simulated PBX, embedded NATS,
+// SQLite) with HTTP on a free loopback port and data in a temp dir.
+func runMain(t *testing.T) *Main {
+	t.Helper()
+	m := NewMain(io.Discard, os.Stderr)
+	m.HTTPAddr = "127.0.0.1:0"
+	m.DataDir = t.TempDir()
+	m.SimInterval = 300 * time.Millisecond
+	m.LogLevel = "error"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.Open(ctx); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	// Wait until the simulated switch is connected and resynchronised.
+	for m.Node.Ready() != nil {
+		if ctx.Err() != nil {
+			t.Fatal("node never became ready")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return m
+}
+
+func login(t *testing.T, m *Main, user, pass string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"username": user, "password": pass})
+	resp, err := http.Post("http://"+m.HTTP.Addr()+"/v1/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Token string `json:"token"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("login %s: %s %s", user, resp.Status, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Token == "" {
+		t.Fatalf("login %s: token missing (%v)", user, err)
+	}
+	return out.Token
+}
+
+// desk is one agent desktop connection speaking the v1 WebSocket protocol.
+type desk struct {
+	t    *testing.T
+	c    *websocket.Conn
+	n    int
+	msgs chan map[string]any
+	// pending holds messages read while waiting for something else, oldest first.
+	pending []map[string]any
+}
+
+func dial(t *testing.T, m *Main, token, query string) *desk {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+m.HTTP.Addr()+"/v1/ws?access_token="+token+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadLimit(1 << 20)
+	d := &desk{t: t, c: c, msgs: make(chan map[string]any, 1024)}
+	go func() {
+		defer close(d.msgs)
+		for {
+			_, b, err := c.Read(context.Background())
+			if err != nil {
+				return
+			}
+			var msg map[string]any
+			if json.Unmarshal(b, &msg) == nil {
+				d.msgs <- msg
+			}
+		}
+	}()
+	t.Cleanup(func() { c.CloseNow() })
+	return d
+}
+
+// next returns (and consumes) the oldest message for which match is true, failing after
+// timeout. Messages that do not match stay for later calls.
+func (d *desk) next(timeout time.Duration, what string, match func(map[string]any) bool) map[string]any {
+	d.t.Helper()
+	for i, msg := range d.pending {
+		if match(msg) {
+			d.pending = append(d.pending[:i], d.pending[i+1:]...)
+			return msg
+		}
+	}
+	deadline := time.After(timeout)
+	for {
+		select {
+		case msg, ok := <-d.msgs:
+			if !ok {
+				d.t.Fatalf("connection closed while waiting for %s", what)
+			}
+			if match(msg) {
+				return msg
+			}
+			d.pending = append(d.pending, msg)
+		case <-deadline:
+			d.t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// cmd sends a command and returns its reply.
+func (d *desk) cmd(name string, params map[string]any) map[string]any {
+	d.t.Helper()
+	d.n++
+	id := fmt.Sprintf("c%d", d.n)
+	b, _ := json.Marshal(map[string]any{"id": id, "cmd": name, "params": params})
+	if err := d.c.Write(context.Background(), websocket.MessageText, b); err != nil {
+		d.t.Fatal(err)
+	}
+	return d.next(15*time.Second, "reply to "+name, func(m map[string]any) bool { return m["re"] == id })
+}
+
+func isEvent(typ string, f func(data map[string]any) bool) func(map[string]any) bool {
+	return func(m map[string]any) bool {
+		if m["type"] != typ {
+			return false
+		}
+		data, _ := m["data"].(map[string]any)
+		return f == nil || f(data)
+	}
+}
+
+func errCode(reply map[string]any) string {
+	e, _ := reply["error"].(map[string]any)
+	s, _ := e["code"].(string)
+	return s
+}
+
+// TestServeAgentPath drives the newcomer's path over the WebSocket against the embedded
+// default: log in as agent1, go ready, get a call with ANI and IVR data, answer, hang up, wrap
+// up, and be ready again — plus the refusals of bad input on the way.
+func TestServeAgentPath(t *testing.T) {
+	m := runMain(t)
+	d := dial(t, m, login(t, m, "agent1", "demo"), "")
+	snap := d.next(5*time.Second, "snapshot", func(m map[string]any) bool { return m["type"] == "snapshot" })
+	if agent, _ := snap["data"].(map[string]any)["agent"].(map[string]any); agent["agent"] != "agent1" {
+		t.Fatalf("snapshot agent = %v", snap["data"])
+	}
+
+	// Bad input first: nothing may change.
+	if r := d.cmd("no_such_command", nil); r["ok"] != false || errCode(r) != "invalid" {
+		t.Errorf("unknown command reply = %v", r)
+	}
+	if r := d.cmd("set_agent_state", map[string]any{"state": "ready", "tenant": "other"}); r["ok"] != false || errCode(r) != "invalid" {
+		t.Errorf("unknown param reply = %v", r)
+	}
+	if r := d.cmd("set_agent_state", map[string]any{"state": "not_ready", "reason": "no-such-reason"}); r["ok"] != false {
+		t.Errorf("unknown reason code accepted: %v", r)
+	}
+
+	if r := d.cmd("set_agent_state", map[string]any{"state": "ready"}); r["ok"] != true {
+		t.Fatalf("set ready: %v", r)
+	}
+	d.next(5*time.Second, "agent ready", isEvent("agent.state_changed", func(a map[string]any) bool { return a["state"] == "ready" }))
+
+	// A call arrives with its screen pop.
+	ev := d.next(30*time.Second, "call.delivered", isEvent("call.delivered", nil))
+	call := ev["data"].(map[string]any)
+	callID, _ := call["call_id"].(string)
+	ad, _ := call["attached_data"].(map[string]any)
+	if callID == "" || call["ani"] == "" || call["dnis"] == "" || call["queue"] == "" || ad["IVR_ACCOUNT"] == nil || ad["IVR_REASON"] == nil {
+		t.Fatalf("call.delivered lacks the screen pop: %v", call)
+	}
+	if call["device"] != "1001" || call["agent"] != "agent1" {
+		t.Errorf("delivered to device %v agent %v, want 1001/agent1", call["device"], call["agent"])
+	}
+
+	// Another agent cannot touch it; a CR/LF target is refused.
+	d2 := dial(t, m, login(t, m, "agent2", "demo"), "")
+	if r := d2.cmd("clear_connection", map[string]any{"call_id": callID}); r["ok"] != false || errCode(r) != "forbidden" {
+		t.Errorf("agent2 clearing agent1's call: %v", r)
+	}
+	if r := d.cmd("single_step_transfer", map[string]any{"call_id": callID, "to": "1002\r\nAction: Hangup"}); r["ok"] != false || errCode(r) != "invalid" {
+		t.Errorf("CR/LF transfer target: %v", r)
+	}
+
+	if r := d.cmd("answer_call", map[string]any{"call_id": callID}); r["ok"] != true {
+		t.Fatalf("answer: %v", r)
+	}
+	d.next(5*time.Second, "call.established", isEvent("call.established", func(c map[string]any) bool {
+		return c["call_id"] == callID && c["device"] == "1001"
+	}))
+	d.next(5*time.Second, "agent busy", isEvent("agent.state_changed", func(a map[string]any) bool { return a["state"] == "busy" }))
+
+	if r := d.cmd("clear_connection", map[string]any{"call_id": callID}); r["ok"] != true {
+		t.Fatalf("hang up: %v", r)
+	}
+	d.next(5*time.Second, "call.cleared", isEvent("call.cleared", func(c map[string]any) bool { return c["call_id"] == callID }))
+	d.next(5*time.Second, "wrap-up", isEvent("agent.state_changed", func(a map[string]any) bool { return a["state"] == "working_after_call" }))
+	d.next(20*time.Second, "ready after wrap-up", isEvent("agent.state_changed", func(a map[string]any) bool { return a["state"] == "ready" }))
+}
+
+// TestServeHealth checks /healthz, /readyz and the agent page.
+func TestServeHealth(t *testing.T) {
+	m := runMain(t)
+	for _, tc := range []struct{ path, want string }{
+		{"/healthz", "ok"}, {"/readyz", ""}, {"/", "<html"},
+	} {
+		resp, err := http.Get("http://" + m.HTTP.Addr() + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(strings.ToLower(string(b)), tc.want) {
+			t.Errorf("GET %s: %s %.100s", tc.path, resp.Status, b)
+		}
+	}
+}
