@@ -48,4 +48,9 @@ type Agent struct {
 	Since time.Time `json:"since"`
 	// WrapUpUntil is when working_after_call ends by timer (zero when not in wrap-up).
 	WrapUpUntil time.Time `json:"wrap_up_until,omitzero"`
+	// NextState and NextReason, while the agent is busy or working_after_call, are the state
+	// (and not_ready reason) the agent goes to once the call and its wrap-up are over: ready,
+	// not_ready (e.g. "not ready after this call") or logged_out. Empty otherwise.
+	NextState  AgentState `json:"next_state,omitempty"`
+	NextReason string     `json:"next_reason,omitempty"`
 }

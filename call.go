@@ -49,7 +49,7 @@ type Connection struct {
 type Call struct {
 	ID           CallID            `json:"call_id"`
 	Tenant       TenantID          `json:"tenant"`
-	PBXCallID    string            `json:"pbx_call_id,omitempty"` // the switch's correlation id (Asterisk Linkedid)
+	PBXCallID    string            `json:"pbx_call_id,omitempty"` // the switch's correlation id (Asterisk Linkedid, FreeSWITCH first leg's Unique-ID)
 	Direction    Direction         `json:"direction"`
 	ANI          string            `json:"ani,omitempty"`      // calling number
 	ANIName      string            `json:"ani_name,omitempty"` // calling name, when the switch gives one

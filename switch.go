@@ -16,8 +16,9 @@ const (
 	// Direction. Inbound: ANI, ANIName, DNIS, Device = the outside number (External) with Leg.
 	// Outbound (originate): Device = the agent's device, CorrelationID when the driver can tie it
 	// to a make_call. Consultation: ConsultOf = the PBXCallID consulted about, Device = the
-	// consulting device. Tenant when the switch says it (Asterisk CTI_TENANT), else the engine
-	// finds it from DNIS or the device. Data: attached data known so far.
+	// consulting device. Tenant when the switch says it (Asterisk CTI_TENANT, FreeSWITCH
+	// cti_tenant), else the engine finds it from DNIS or the device. Data: attached data
+	// known so far.
 	SwitchCallStarted SwitchEventType = "call_started"
 	// SwitchDataUpdated: attached data of the call changed (IVR variables). Data holds the
 	// changed keys; an empty value deletes a key.
@@ -85,7 +86,7 @@ type SwitchEvent struct {
 	Time      time.Time         `json:"time"`
 	Tenant    TenantID          `json:"tenant,omitempty"`
 	PBXCallID string            `json:"pbx_call_id,omitempty"`
-	Leg       string            `json:"leg,omitempty"` // the switch's leg id (Asterisk Uniqueid)
+	Leg       string            `json:"leg,omitempty"` // the switch's leg id (Asterisk Uniqueid, FreeSWITCH Unique-ID)
 	Device    DeviceID          `json:"device,omitempty"`
 	External  bool              `json:"external,omitempty"` // Device is an outside party
 	Direction Direction         `json:"direction,omitempty"`
@@ -173,7 +174,9 @@ const (
 // MemberAction says what SwitchSetMemberState does.
 type MemberAction string
 
-// Member actions (Asterisk QueueAdd, QueueRemove, QueuePause).
+// Member actions (Asterisk QueueAdd, QueueRemove, QueuePause; FreeSWITCH mod_callcenter keeps
+// one status per agent, not per queue, so its driver maps them onto agent statuses:
+// Available, Logged Out, On Break).
 const (
 	MemberAdd    MemberAction = "add"
 	MemberRemove MemberAction = "remove"
@@ -191,7 +194,8 @@ type SwitchCommand struct {
 	// Device is the acting device (the agent's device).
 	Device DeviceID `json:"device,omitempty"`
 	// Interface is the switch's name for Device as a queue member (e.g. "PJSIP/1001" or
-	// "Local/2001@globex-agents/n"), from provisioning; drivers fall back to their default.
+	// "Local/2001@globex-agents/n" on Asterisk, the mod_callcenter agent "1001@default" on
+	// FreeSWITCH), from provisioning; drivers fall back to their default.
 	Interface string `json:"interface,omitempty"`
 	// To is the target: extension, queue or outside number.
 	To string `json:"to,omitempty"`
@@ -211,8 +215,8 @@ type SwitchCommand struct {
 // Capabilities says which switch commands a driver can carry out.
 type Capabilities map[SwitchCommandType]bool
 
-// Driver connects callbridge to one switch. Implementations: asterisk (AMI), sim (the
-// simulated PBX), later freeswitch (ESL).
+// Driver connects callbridge to one switch. Implementations: asterisk (AMI), freeswitch
+// (ESL), sim (the simulated PBX). Every driver passes the conformance kit in pbxtest.
 type Driver interface {
 	// Run connects to the switch and calls emit for every normalised event, in switch order,
 	// from one goroutine, until ctx is done. It reconnects by itself (backoff with jitter) and,

@@ -13,11 +13,11 @@ import (
 
 // This file is the protocol-neutral core of the replay servers: scripts, pacing, and a TCP
 // server that numbers its connections and reports when each has played its script. The AMI
-// server (amiserver.go) adds the Asterisk dialogue on top; a FreeSWITCH ESL server would add
-// its own (auth/request, command/reply) the same way.
+// server (amiserver.go) adds the Asterisk dialogue on top; the ESL server (eslserver.go) adds
+// FreeSWITCH's (auth/request, command/reply, api/response) the same way.
 
-// Script is what one replayed connection plays: the records of one capture session (for AMI a
-// whole .ami.jsonl file: "in", "out" and "eof" records in file order).
+// Script is what one replayed connection plays: the records of one capture session (a whole
+// .ami.jsonl or .esl.jsonl file: "in", "out" and "eof" records in file order).
 type Script struct {
 	Records []Record
 	// DropAfter closes the TCP connection once this many recorded "in" frames after the

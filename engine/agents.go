@@ -23,6 +23,28 @@ type agent struct {
 	reason string
 	since  time.Time
 	on     bool // logged on (member of some queue), as last emitted
+	// nextState and nextReason, as last emitted (see callbridge.Agent.NextState).
+	nextState  callbridge.AgentState
+	nextReason string
+
+	// cause is what last changed the memberships (availability explains with it).
+	cause callbridge.AvailabilityCause
+	// wrapCall and wrapAt: the call whose end started the current wrap-up, and when.
+	wrapCall callbridge.CallID
+	wrapAt   time.Time
+	// logoutAfter: the agent asked to log out while on a call; it happens once the call and
+	// its wrap-up are over.
+	logoutAfter bool
+	logoutCause callbridge.AvailabilityCause
+	// devStatus is the last device status the switch reported (devAt: since when).
+	devStatus callbridge.DeviceStatus
+	devAt     time.Time
+
+	// Desktop presence (see presence.go).
+	desks      map[string]time.Time // connected desktops → last heard from
+	hadDesk    bool                 // a desktop was connected since the engine started
+	deskGoneAt time.Time            // when the last desktop went away (zero while one is there)
+	deskLost   bool                 // desktop_lost was handled for the current absence
 }
 
 // member is one queue membership.
@@ -46,6 +68,7 @@ func (a *agent) view() callbridge.Agent {
 	if a.state == callbridge.AgentWorkingAfterCall {
 		v.WrapUpUntil = a.wrapUntil
 	}
+	v.NextState, v.NextReason = a.nextState, a.nextReason
 	return v
 }
 
@@ -103,18 +126,28 @@ func (e *Engine) deviceBusy(d callbridge.DeviceID) bool {
 	return false
 }
 
-// present computes the agent's presented state and reason.
-func (e *Engine) present(a *agent) (callbridge.AgentState, string) {
+// present computes the agent's presented state and reason, and the state that follows a
+// call or wrap-up (empty in other states).
+func (e *Engine) present(a *agent) (st callbridge.AgentState, reason string, next callbridge.AgentState, nextReason string) {
 	if len(a.members) == 0 {
-		return callbridge.AgentLoggedOut, ""
+		return callbridge.AgentLoggedOut, "", "", ""
 	}
-	if e.deviceBusy(a.user.Device) {
-		return callbridge.AgentBusy, ""
+	switch {
+	case e.deviceBusy(a.user.Device):
+		st = callbridge.AgentBusy
+	case !a.wrapUntil.IsZero():
+		st = callbridge.AgentWorkingAfterCall
+	case a.devStatus == callbridge.DeviceUnavailable:
+		return callbridge.AgentNotReady, callbridge.ReasonDeviceUnavailable, "", ""
+	default:
+		st, reason = a.baseState()
+		return st, reason, "", ""
 	}
-	if !a.wrapUntil.IsZero() {
-		return callbridge.AgentWorkingAfterCall, ""
+	if a.logoutAfter {
+		return st, "", callbridge.AgentLoggedOut, ""
 	}
-	return a.baseState()
+	next, nextReason = a.baseState()
+	return st, "", next, nextReason
 }
 
 // flushAgents emits agent.logged_on, agent.state_changed and agent.logged_off for the agents
@@ -127,12 +160,18 @@ func (e *Engine) flushAgents() {
 			continue
 		}
 		if len(a.members) == 0 {
-			a.wrapUntil, a.wrapPaused = time.Time{}, false
+			a.wrapUntil, a.wrapPaused, a.logoutAfter = time.Time{}, false, false
 		}
-		st, rs := e.present(a)
+		st, rs, ns, nr := e.present(a)
 		prev, changed := a.state, st != a.state || rs != a.reason
 		if changed {
 			a.state, a.reason, a.since = st, rs, e.now
+		}
+		if ns != a.nextState || nr != a.nextReason {
+			// A new next state alone is shown with an agent.state_changed whose state and
+			// previous_state are equal and whose since is unchanged.
+			a.nextState, a.nextReason = ns, nr
+			changed = true
 		}
 		// Every event shows the agent after the change.
 		on := len(a.members) > 0
@@ -179,6 +218,7 @@ func (e *Engine) onMemberState(ev callbridge.SwitchEvent) {
 	if ev.Paused {
 		m.reason = ev.Reason
 	}
+	before := maps.Clone(a.members)
 	unpaused := false // a paused membership became unpaused
 	set := func(q callbridge.QueueName) {
 		if old, ok := a.members[q]; ok && old.paused && !m.paused {
@@ -201,6 +241,13 @@ func (e *Engine) onMemberState(ev callbridge.SwitchEvent) {
 	if unpaused && !a.wrapUntil.IsZero() {
 		// The agent made themself available on the phone: wrap-up is over.
 		a.wrapUntil, a.wrapPaused = time.Time{}, false
+	}
+	if !maps.Equal(before, a.members) {
+		// Not an echo of callbridge's own command: the phone or the switch did it.
+		a.cause = callbridge.AvailabilityCause{Source: "switch", Event: "member_state", Time: e.now}
+		if len(a.members) == 0 {
+			a.logoutAfter = false
+		}
 	}
 	e.touched[key] = true
 	e.healWrapPauses(a)
@@ -260,6 +307,7 @@ func (e *Engine) maybeWrapUp(c *call, d callbridge.DeviceID) {
 	}
 	if until := e.now.Add(time.Duration(secs) * time.Second); until.After(a.wrapUntil) {
 		a.wrapUntil = until
+		a.wrapCall, a.wrapAt = c.m.ID, e.now
 	}
 	e.touched[a.key] = true
 	if !e.caps[callbridge.SwitchSetMemberState] {
@@ -343,4 +391,22 @@ func (e *Engine) applyMemberCommand(a *agent, sc callbridge.SwitchCommand) {
 		}
 	}
 	e.touched[a.key] = true
+}
+
+// maybeLogoutAfter logs out an agent who asked for it during a call, once the call and its
+// wrap-up are over: a MemberRemove of every queue, applied to the model at once.
+func (e *Engine) maybeLogoutAfter(a *agent) {
+	if !a.logoutAfter || len(a.members) == 0 || !a.wrapUntil.IsZero() || e.deviceBusy(a.user.Device) {
+		return
+	}
+	a.logoutAfter = false
+	if !e.caps[callbridge.SwitchSetMemberState] {
+		return
+	}
+	sc := e.pauseCommand(a, nil, false, "")
+	sc.Action, sc.Queues = callbridge.MemberRemove, a.queues()
+	e.command(sc)
+	e.applyMemberCommand(a, sc)
+	a.cause = a.logoutCause
+	a.cause.Time = e.now
 }

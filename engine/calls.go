@@ -2,6 +2,7 @@ package engine
 
 import (
 	"slices"
+	"time"
 
 	"github.com/callbridge/callbridge"
 )
@@ -28,6 +29,10 @@ type call struct {
 	// unclaimed: an agent's device started the call and no make_call/consultation_call
 	// reservation claimed it (Apply may still come and claim it).
 	unclaimed bool
+	// pending: attached data of a staged single_step_transfer (see Stage).
+	pending map[string]string
+	// since: when each device's connection last changed state (availability explains with it).
+	since map[callbridge.DeviceID]time.Time
 }
 
 // idx returns the index of device d's connection, or -1.
@@ -112,6 +117,7 @@ func (e *Engine) newCall(pbx string, id callbridge.CallID, tenant callbridge.Ten
 		},
 		answered: map[callbridge.DeviceID]bool{},
 		gone:     map[callbridge.DeviceID]bool{},
+		since:    map[callbridge.DeviceID]time.Time{},
 		own:      map[string]bool{},
 		noTenant: noTenant,
 	}
@@ -248,6 +254,7 @@ func (e *Engine) setConn(c *call, d callbridge.DeviceID, ext bool, st callbridge
 	if st == callbridge.ConnConnected {
 		c.answered[d] = true
 	}
+	c.since[d] = e.now
 	if i := c.idx(d); i >= 0 {
 		prev := c.m.Connections[i].State
 		c.m.Connections[i].State = st
@@ -283,6 +290,7 @@ func (e *Engine) removeConn(c *call, d callbridge.DeviceID) (callbridge.Connecti
 	cn := c.m.Connections[i]
 	c.m.Connections = slices.Delete(c.m.Connections, i, i+1)
 	c.gone[d] = true
+	delete(c.since, d)
 	if set := e.devCalls[d]; set != nil {
 		delete(set, c.m.PBXCallID)
 		if len(set) == 0 {

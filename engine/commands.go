@@ -17,6 +17,13 @@ type Plan struct {
 	// same agent of the same tenant committed (Apply) less than IdempotencyWindow ago:
 	// Commands is empty, Result is the first command's result, and Apply does nothing.
 	Duplicate bool
+
+	// data is the command's attached data with its notes (NotesKey), validated.
+	data map[string]string
+	// after: set_agent_state logged_out during a call, carried out when the call is over.
+	after bool
+	// state is the set_agent_state part of a set_disposition (nil: none).
+	state *callbridge.Command
 }
 
 // reservation is a CallID reserved by make_call or consultation_call, waiting for the
@@ -109,8 +116,10 @@ func (e *Engine) need(t callbridge.SwitchCommandType) error {
 //     agent's configured queues (Paused unless ready); when logged on, ready is an unpause
 //     and not_ready a pause with Reason (every queue); logged_out is a MemberRemove of the
 //     current queues. A request for the state the agent already has plans no commands.
-//     not_ready while busy is allowed: the pause applies and the agent shows not_ready
-//     when the call ends.
+//     not_ready while busy is allowed ("not ready after this call"): the pause applies and
+//     the agent shows not_ready when the call (and its wrap-up) ends; logged_out while busy
+//     plans nothing and logs out when the call (and its wrap-up) ends. During wrap-up,
+//     ready and not_ready end it at once.
 //   - answer_call (connection alerting), clear_connection (active), clear_call, hold_call
 //     (connected), retrieve_call (held).
 //   - single_step_transfer {To}: connection connected or held; To is an agent's user name
@@ -124,8 +133,14 @@ func (e *Engine) need(t callbridge.SwitchCommandType) error {
 //   - transfer_call / conference_call {CallID, ConsultCallID}: the agent is on both calls,
 //     ConsultCallID is a consultation of CallID (found by itself when empty) with another
 //     party.
-//   - update_call_data {AttachedData}: no switch command; Apply merges (an empty value
-//     deletes a key) and emits call.data_updated.
+//   - update_call_data {AttachedData, Notes}: no switch command; Apply merges (an empty
+//     value deletes a key) and emits call.data_updated.
+//   - set_disposition {CallID, Disposition, Notes, State?, Reason?}: no switch command
+//     unless State is given (then as set_agent_state); see planSetDisposition.
+//
+// make_call, single_step_transfer, consultation_call and update_call_data take Notes: one
+// line (no CR/LF/NUL) of at most 1024 bytes, carried as attached data NotesKey; other
+// commands refuse notes and disposition (invalid).
 func (e *Engine) Plan(cmd callbridge.Command) (Plan, error) {
 	t := e.dir.tenants[cmd.Tenant]
 	if t == nil {
@@ -147,6 +162,12 @@ func (e *Engine) Plan(cmd callbridge.Command) (Plan, error) {
 			}
 			return Plan{Result: prev.result, Duplicate: true}, nil
 		}
+		if name, ok := e.inflight[k]; ok {
+			return Plan{}, callbridge.Errorf(callbridge.EConflict, "a %s with idempotency_key %q is still in progress; retry when it has answered", name, cmd.IdempotencyKey)
+		}
+	}
+	if err := checkExtras(cmd); err != nil {
+		return Plan{}, err
 	}
 	switch cmd.Name {
 	case callbridge.CmdSetAgentState:
@@ -174,6 +195,8 @@ func (e *Engine) Plan(cmd callbridge.Command) (Plan, error) {
 		return e.planJoin(t, cmd, callbridge.SwitchConferenceCall)
 	case callbridge.CmdUpdateCallData:
 		return e.planUpdateCallData(t, cmd)
+	case callbridge.CmdSetDisposition:
+		return e.planSetDisposition(t, cmd)
 	}
 	return Plan{}, callbridge.Errorf(callbridge.EInvalid, "unknown command %q", cmd.Name)
 }
@@ -187,11 +210,15 @@ func (e *Engine) cmdTime(cmd callbridge.Command) time.Time {
 }
 
 // Apply commits cmd after the switch accepted p's commands; p must be what Plan returned for
-// cmd. Other inputs may have been handled since Plan, so Apply re-checks what it touches and
-// skips what no longer applies (a call that has gone). It returns the events the change causes:
+// cmd (and, when the runtime staged it, passed to Stage). Other inputs may have been handled
+// since Plan, so Apply re-checks what it touches and skips what no longer applies (a call
+// that has gone). It returns the events the change causes:
 //
 //   - set_agent_state: the memberships change as p's commands say (the switch's echo then
-//     changes nothing), wrap-up ends, agent.state_changed (and logged_on/logged_off);
+//     changes nothing), wrap-up ends, agent.state_changed (and logged_on/logged_off); a
+//     log-out asked for during a call is remembered (next_state logged_out) and carried out
+//     once the call and its wrap-up are over;
+//   - set_disposition: call.disposition_set, and the set_agent_state part if any;
 //   - make_call / consultation_call: the reserved CallID waits for its call_started (or,
 //     when the call already started, the command's attached data is merged into it);
 //   - single_step_transfer / update_call_data: the attached data is merged, call.data_updated;
@@ -205,24 +232,26 @@ func (e *Engine) Apply(cmd callbridge.Command, p Plan) Output {
 		return e.end()
 	}
 	a := e.agents[callbridge.AgentKey{Tenant: t.id, Agent: cmd.Agent}]
+	if cmd.IdempotencyKey != "" {
+		delete(e.inflight, idemKey{t.id, cmd.Agent, cmd.IdempotencyKey})
+	}
 	switch cmd.Name {
 	case callbridge.CmdSetAgentState:
 		if a != nil {
-			a.wrapUntil, a.wrapPaused = time.Time{}, false
-			e.touched[a.key] = true
-			for _, sc := range p.Commands {
-				if sc.Type == callbridge.SwitchSetMemberState && sc.Device == a.user.Device {
-					e.applyMemberCommand(a, sc)
-				}
-			}
+			e.applyAgentState(a, cmd, p)
 		}
+	case callbridge.CmdSetDisposition:
+		e.applyDisposition(t, a, cmd, p)
 	case callbridge.CmdMakeCall, callbridge.CmdConsultationCall:
 		id := p.Result.CallID
-		if id == "" {
-			break
+		if id == "" || e.resv[id] != nil {
+			break // staged: the call_started claims the reservation
+		}
+		if _, ok := e.claimed[id]; ok && e.byID[id] == nil {
+			break // the call started, claimed it and is over already
 		}
 		if c := e.byID[id]; c != nil {
-			if c.m.Tenant == t.id && e.mergeDeskData(c, cmd.AttachedData) {
+			if c.m.Tenant == t.id && e.mergeDeskData(c, p.data) {
 				e.emit(c, callbridge.EventCallDataUpdated, callbridge.CallEvent{})
 			}
 			break
@@ -233,23 +262,18 @@ func (e *Engine) Apply(cmd callbridge.Command, p Plan) Output {
 		if c := e.startedUnclaimed(cmd, a); c != nil {
 			// The switch started the call before Apply and could not carry the correlation id.
 			c.unclaimed = false
-			if e.mergeDeskData(c, cmd.AttachedData) {
+			if e.mergeDeskData(c, p.data) {
 				e.emit(c, callbridge.EventCallDataUpdated, callbridge.CallEvent{})
 			}
 			break
 		}
-		r := &reservation{id: id, tenant: t.id, agent: a.key.Agent, device: a.user.Device, data: cmd.AttachedData, at: e.now}
-		if cmd.Name == callbridge.CmdConsultationCall {
-			c := e.byID[cmd.CallID]
-			if c == nil {
-				break // the consulted call has gone; its consultation cannot be told apart
-			}
-			r.consultOf = c.m.ID
-		}
-		e.resv[id] = r
+		e.reserve(cmd, p, a)
 	case callbridge.CmdSingleStepTransfer, callbridge.CmdUpdateCallData:
-		if c := e.byID[cmd.CallID]; c != nil && c.m.Tenant == t.id && e.mergeDeskData(c, cmd.AttachedData) {
-			e.emit(c, callbridge.EventCallDataUpdated, callbridge.CallEvent{})
+		if c := e.byID[cmd.CallID]; c != nil && c.m.Tenant == t.id {
+			c.pending = nil
+			if e.mergeDeskData(c, p.data) {
+				e.emit(c, callbridge.EventCallDataUpdated, callbridge.CallEvent{})
+			}
 		}
 	}
 	if cmd.IdempotencyKey != "" {

@@ -74,9 +74,20 @@
 //   - logged_out when the device is a member of no queue;
 //   - busy when the device has an active connection (initiated, alerting, connected, held);
 //   - working_after_call during wrap-up;
+//   - not_ready device_unavailable while the switch reports the device unavailable
+//     (device_state, or a snapshot's member status): derived, nothing is paused, and the
+//     state before comes back when the device does;
 //   - not_ready (with the pause reason of the first paused queue by name) when every
 //     membership is paused with a reason other than callbridge.ReasonWrapUp;
 //   - ready otherwise.
+//
+// While busy or working_after_call, Agent.NextState/NextReason show the state that follows
+// (the memberships' state, or logged_out when a log-out was asked for during the call): "not
+// ready after this call" is a not_ready asked for while busy, which pauses the switch at once
+// (no new offers) and shows once the call and its wrap-up are over. A change of only the next
+// state is an agent.state_changed whose state equals previous_state and whose since is
+// unchanged. logged_out asked for while busy is carried out (MemberRemove) when the call and
+// its wrap-up are over.
 //
 // member_state events are the truth for membership and pause: the model follows the phone and
 // never fights it. A member_state with an empty Queue applies to every queue the device is in.
@@ -96,12 +107,21 @@
 // meanwhile). set_agent_state ready/not_ready/logged_out, or an unpause on the phone, ends
 // wrap-up early.
 //
+// Desktop presence (DesktopAttached, DesktopHeartbeat, DesktopDetached, Config.DesktopGrace,
+// Config.HeartbeatTimeout) turns an agent whose desktops are all gone into not_ready
+// desktop_lost; see presence.go. Availability explains routability with the cause of each
+// factor; see availability.go.
+//
 // # Commands
 //
 // Plan validates a command against the current state and returns the switch commands that
-// carry it out, changing nothing; the runtime executes them and then calls Apply, which
-// commits the command (other inputs may have been handled in between). See Plan for the
-// rules and errors.
+// carry it out, changing nothing; the runtime calls Stage (so that switch events that
+// overtake the command's reply find its reservation and data), executes the switch commands,
+// and then calls Apply, which commits the command, or Abort when the switch refused (other
+// inputs may have been handled in between). See Plan for the rules and errors, Stage for
+// what is staged, and planSetDisposition for set_disposition. Notes given with make_call,
+// single_step_transfer, consultation_call and update_call_data travel as attached data
+// NotesKey ("notes").
 //
 // # Resynchronisation
 //

@@ -16,6 +16,9 @@ const (
 	ReservationTTL = 60 * time.Second
 	// IdempotencyWindow is how long a command's IdempotencyKey is remembered.
 	IdempotencyWindow = 10 * time.Minute
+	// DispositionWindow is how long after a call ended the agents who handled it may still
+	// set its disposition (set_disposition).
+	DispositionWindow = time.Hour
 )
 
 // Config configures an Engine.
@@ -32,6 +35,12 @@ type Config struct {
 	NewCallID func(t time.Time) callbridge.CallID
 	// Now is the start time: the engine's clock starts here and agents are logged_out since Now.
 	Now time.Time
+	// DesktopGrace is how long an agent who had a desktop may be without one before they are
+	// made not_ready with reason desktop_lost. 0 turns desktop_lost off.
+	DesktopGrace time.Duration
+	// HeartbeatTimeout, when positive, counts a desktop as gone once it has not been heard
+	// from (DesktopHeartbeat) for that long, even if it never detached.
+	HeartbeatTimeout time.Duration
 }
 
 // Output is what one input produces: domain events for the event log (in order) and switch
@@ -43,10 +52,12 @@ type Output struct {
 
 // Engine is the state machine of one site. Create it with New. Not safe for concurrent use.
 type Engine struct {
-	caps  callbridge.Capabilities
-	newID func(time.Time) callbridge.CallID
-	now   time.Time
-	dir   *directory
+	caps      callbridge.Capabilities
+	newID     func(time.Time) callbridge.CallID
+	now       time.Time
+	dir       *directory
+	grace     time.Duration
+	heartbeat time.Duration
 
 	calls    map[string]*call // by PBXCallID
 	byID     map[callbridge.CallID]*call
@@ -54,6 +65,13 @@ type Engine struct {
 	agents   map[callbridge.AgentKey]*agent
 	resv     map[callbridge.CallID]*reservation
 	idem     map[idemKey]idemEntry
+	// inflight: idempotency keys of commands staged and not yet applied or aborted.
+	inflight map[idemKey]callbridge.CommandName
+	// claimed: reserved CallIDs that a call_started took (by reservation or correlation id),
+	// kept ReservationTTL so that a late Apply does not reserve them again.
+	claimed map[callbridge.CallID]time.Time
+	// handled: ended calls that agents answered, kept DispositionWindow for set_disposition.
+	handled map[callbridge.CallID]*handledCall
 
 	// The current step (one public method call).
 	out     *Output
@@ -74,17 +92,22 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		caps:     cfg.Capabilities,
-		newID:    cfg.NewCallID,
-		now:      cfg.Now.UTC(),
-		dir:      dir,
-		calls:    map[string]*call{},
-		byID:     map[callbridge.CallID]*call{},
-		devCalls: map[callbridge.DeviceID]map[string]struct{}{},
-		agents:   map[callbridge.AgentKey]*agent{},
-		resv:     map[callbridge.CallID]*reservation{},
-		idem:     map[idemKey]idemEntry{},
-		touched:  map[callbridge.AgentKey]bool{},
+		caps:      cfg.Capabilities,
+		newID:     cfg.NewCallID,
+		now:       cfg.Now.UTC(),
+		dir:       dir,
+		grace:     max(cfg.DesktopGrace, 0),
+		heartbeat: max(cfg.HeartbeatTimeout, 0),
+		calls:     map[string]*call{},
+		byID:      map[callbridge.CallID]*call{},
+		devCalls:  map[callbridge.DeviceID]map[string]struct{}{},
+		agents:    map[callbridge.AgentKey]*agent{},
+		resv:      map[callbridge.CallID]*reservation{},
+		idem:      map[idemKey]idemEntry{},
+		inflight:  map[idemKey]callbridge.CommandName{},
+		handled:   map[callbridge.CallID]*handledCall{},
+		claimed:   map[callbridge.CallID]time.Time{},
+		touched:   map[callbridge.AgentKey]bool{},
 	}
 	e.syncAgents()
 	return e, nil
@@ -117,7 +140,11 @@ func (e *Engine) syncAgents() {
 			seen[key] = true
 			a := e.agents[key]
 			if a == nil {
-				a = &agent{key: key, members: map[callbridge.QueueName]member{}, state: callbridge.AgentLoggedOut, since: e.now}
+				a = &agent{
+					key: key, members: map[callbridge.QueueName]member{}, state: callbridge.AgentLoggedOut, since: e.now,
+					cause: callbridge.AvailabilityCause{Source: "callbridge", Event: "start", Time: e.now},
+					desks: map[string]time.Time{},
+				}
 				e.agents[key] = a
 			}
 			a.user = u
@@ -138,8 +165,16 @@ func (e *Engine) begin(t time.Time) {
 	e.out = &Output{}
 }
 
-// end finishes a step: agent events for every agent whose presented state may have changed.
+// end finishes a step: the follow-ups of the step (a log-out asked for during a call, an
+// agent without a desktop), then agent events for every agent whose presented state may have
+// changed.
 func (e *Engine) end() Output {
+	for _, key := range sortedKeys(e.touched, compareAgentKey) {
+		if a := e.agents[key]; a != nil {
+			e.maybeLogoutAfter(a)
+			e.deskCheck(a)
+		}
+	}
 	e.flushAgents()
 	out := *e.out
 	e.out = nil
@@ -219,9 +254,11 @@ func sortCalls(cs []callbridge.Call) {
 }
 
 // Tick runs the timers at now: wrap-ups whose WrapUpUntil is not after now end (with an
-// unpause command for callbridge's wrap_up pauses), make_call/consultation_call reservations
-// older than ReservationTTL are dropped, idempotency keys older than IdempotencyWindow are
-// forgotten. Returns the agent events and switch commands this causes.
+// unpause command for callbridge's wrap_up pauses), desktops not heard from for
+// HeartbeatTimeout count as gone, agents whose last desktop has been gone for DesktopGrace
+// become not_ready desktop_lost (see presence.go), make_call/consultation_call reservations
+// older than ReservationTTL are dropped, idempotency keys older than IdempotencyWindow and
+// handled calls older than DispositionWindow are forgotten. Returns the agent events and switch commands this causes.
 func (e *Engine) Tick(now time.Time) Output {
 	e.begin(now)
 	for _, key := range sortedKeys(e.agents, compareAgentKey) {
@@ -229,10 +266,22 @@ func (e *Engine) Tick(now time.Time) Output {
 		if !a.wrapUntil.IsZero() && !a.wrapUntil.After(e.now) {
 			e.endWrapUp(a)
 		}
+		e.expireDesktops(a)
+		e.deskCheck(a)
+	}
+	for id, h := range e.handled {
+		if e.now.Sub(h.call.EndedAt) >= DispositionWindow {
+			delete(e.handled, id)
+		}
 	}
 	for id, r := range e.resv {
 		if e.now.Sub(r.at) >= ReservationTTL {
 			delete(e.resv, id)
+		}
+	}
+	for id, at := range e.claimed {
+		if e.now.Sub(at) >= ReservationTTL {
+			delete(e.claimed, id)
 		}
 	}
 	for k, v := range e.idem {

@@ -71,6 +71,8 @@ func (e *Engine) HandleSwitchEvent(ev callbridge.SwitchEvent) Output {
 		}
 	case callbridge.SwitchMemberState:
 		e.onMemberState(ev)
+	case callbridge.SwitchDeviceState:
+		e.onDeviceState(ev)
 	case callbridge.SwitchSnapshot:
 		e.onSnapshot(ev.Snapshot)
 	}
@@ -136,10 +138,12 @@ func (e *Engine) onCallStarted(ev callbridge.SwitchEvent) {
 	case r != nil:
 		id = r.id
 		delete(e.resv, r.id)
-	case looksLikeULID(ev.CorrelationID) && e.byID[callbridge.CallID(ev.CorrelationID)] == nil:
+		e.claimed[id] = e.now
+	case looksLikeULID(ev.CorrelationID) && e.byID[callbridge.CallID(ev.CorrelationID)] == nil && e.claimed[callbridge.CallID(ev.CorrelationID)].IsZero():
 		// The make_call's Apply has not run yet (the runtime executes switch commands outside
 		// the engine): the correlation id is the CallID that Plan reserved.
 		id = callbridge.CallID(ev.CorrelationID)
+		e.claimed[id] = e.now
 	default:
 		id = e.uniqueID()
 	}
@@ -228,6 +232,8 @@ func (e *Engine) transition(c *call, d callbridge.DeviceID, ext bool, target cal
 		}
 	case callbridge.ConnAlerting:
 		if prev == callbridge.ConnNull || prev == callbridge.ConnInitiated {
+			// A transfer's data is in the call before the new party's screen pop.
+			e.flushPending(c)
 			e.setConn(c, d, ext, target)
 			ev = callbridge.EventCallDelivered
 		}
@@ -373,6 +379,7 @@ func (e *Engine) onTransferred(ev callbridge.SwitchEvent) {
 	if !changed {
 		return
 	}
+	e.flushPending(c)
 	e.emit(c, callbridge.EventCallTransferred, ce)
 	if q != nil {
 		e.clearCall(q, callbridge.CauseTransferred)
@@ -422,6 +429,7 @@ func (e *Engine) clearCall(c *call, cause callbridge.Cause) {
 	}
 	c.m.EndedAt = e.now
 	e.emit(c, callbridge.EventCallCleared, callbridge.CallEvent{Cause: cause})
+	e.remember(c)
 	delete(e.calls, c.m.PBXCallID)
 	delete(e.byID, c.m.ID)
 }

@@ -160,6 +160,10 @@ func (e *Engine) planSetAgentState(t *tenantInfo, cmd callbridge.Command) (Plan,
 		if len(a.members) == 0 {
 			return Plan{}, nil
 		}
+		if e.deviceBusy(a.user.Device) {
+			// "Log out after this call": nothing changes on the switch until the call ends.
+			return Plan{after: true}, nil
+		}
 		sc = base(false, "")
 		sc.Action, sc.Queues = callbridge.MemberRemove, a.queues()
 	case len(a.members) == 0:
@@ -242,7 +246,8 @@ func (e *Engine) planSingleStepTransfer(t *tenantInfo, cmd callbridge.Command) (
 	if err := callbridge.CheckDialTarget("to", cmd.To); err != nil {
 		return Plan{}, err
 	}
-	if err := checkData(cmd.AttachedData); err != nil {
+	data, err := deskData(cmd)
+	if err != nil {
 		return Plan{}, err
 	}
 	if err := e.need(callbridge.SwitchSingleStepTransfer); err != nil {
@@ -261,7 +266,7 @@ func (e *Engine) planSingleStepTransfer(t *tenantInfo, cmd callbridge.Command) (
 	}
 	return Plan{Commands: []callbridge.SwitchCommand{{
 		Type: callbridge.SwitchSingleStepTransfer, Tenant: t.id, PBXCallID: c.m.PBXCallID, Device: a.user.Device, To: to,
-	}}}, nil
+	}}, data: data}, nil
 }
 
 // reserveID returns a CallID from the generator that is in use neither by a call nor by a
@@ -269,7 +274,7 @@ func (e *Engine) planSingleStepTransfer(t *tenantInfo, cmd callbridge.Command) (
 // the id unique with a suffix rather than corrupt its state.
 func (e *Engine) reserveID(at time.Time) callbridge.CallID {
 	id := e.newID(at)
-	for n := 1; id == "" || e.byID[id] != nil || e.resv[id] != nil; n++ {
+	for n := 1; id == "" || e.byID[id] != nil || e.resv[id] != nil || !e.claimed[id].IsZero(); n++ {
 		id = callbridge.CallID(string(e.newID(at)) + "-" + itoa(n))
 	}
 	return id
@@ -279,7 +284,8 @@ func (e *Engine) planMakeCall(t *tenantInfo, cmd callbridge.Command) (Plan, erro
 	if err := callbridge.CheckDialTarget("to", cmd.To); err != nil {
 		return Plan{}, err
 	}
-	if err := checkData(cmd.AttachedData); err != nil {
+	data, err := deskData(cmd)
+	if err != nil {
 		return Plan{}, err
 	}
 	if err := e.need(callbridge.SwitchMakeCall); err != nil {
@@ -308,6 +314,7 @@ func (e *Engine) planMakeCall(t *tenantInfo, cmd callbridge.Command) (Plan, erro
 			CorrelationID: string(id), Interface: a.user.Interface,
 		}},
 		Result: callbridge.CommandResult{CallID: id},
+		data:   data,
 	}, nil
 }
 
@@ -315,7 +322,8 @@ func (e *Engine) planConsultationCall(t *tenantInfo, cmd callbridge.Command) (Pl
 	if err := callbridge.CheckDialTarget("to", cmd.To); err != nil {
 		return Plan{}, err
 	}
-	if err := checkData(cmd.AttachedData); err != nil {
+	data, err := deskData(cmd)
+	if err != nil {
 		return Plan{}, err
 	}
 	if err := e.need(callbridge.SwitchConsultationCall); err != nil {
@@ -347,6 +355,7 @@ func (e *Engine) planConsultationCall(t *tenantInfo, cmd callbridge.Command) (Pl
 			To: to, CorrelationID: string(id),
 		}},
 		Result: callbridge.CommandResult{CallID: id},
+		data:   data,
 	}, nil
 }
 
@@ -407,10 +416,11 @@ func (e *Engine) planJoin(t *tenantInfo, cmd callbridge.Command, st callbridge.S
 }
 
 func (e *Engine) planUpdateCallData(t *tenantInfo, cmd callbridge.Command) (Plan, error) {
-	if len(cmd.AttachedData) == 0 {
+	if len(cmd.AttachedData) == 0 && cmd.Notes == "" {
 		return Plan{}, callbridge.Errorf(callbridge.EInvalid, "attached_data is empty")
 	}
-	if err := checkData(cmd.AttachedData); err != nil {
+	data, err := deskData(cmd)
+	if err != nil {
 		return Plan{}, err
 	}
 	a, err := e.actor(t, cmd, false)
@@ -424,5 +434,5 @@ func (e *Engine) planUpdateCallData(t *tenantInfo, cmd callbridge.Command) (Plan
 	if _, err := e.owned(cmd, a, c, false); err != nil {
 		return Plan{}, err
 	}
-	return Plan{}, nil
+	return Plan{data: data}, nil
 }

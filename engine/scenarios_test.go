@@ -112,7 +112,8 @@ func TestRecordedScenarios(t *testing.T) {
 				member("1002", "acme-support", true, true, "lunch"),
 				{Type: callbridge.SwitchCallCleared, PBXCallID: "c1", Cause: callbridge.CauseNormal},
 			},
-			want:      []callbridge.EventType{originated, state, established, cleared_, state},
+			// The pause during the *46 call shows as bob's next state (busy → next not_ready lunch).
+			want:      []callbridge.EventType{originated, state, established, state, cleared_, state},
 			states:    map[callbridge.AgentID]callbridge.AgentState{"bob": callbridge.AgentNotReady},
 			wantCause: callbridge.CauseNormal,
 		},

@@ -149,6 +149,11 @@ func (e *Engine) syncMembers(ms []callbridge.SnapshotMember) {
 			mm.reason = m.Reason
 		}
 		set[m.Queue] = mm
+		if key, ok := e.dir.devices[m.Device]; ok && m.Status != "" && m.Status != callbridge.DeviceUnknown {
+			if a := e.agents[key]; a != nil {
+				e.setDeviceStatus(a, m.Status)
+			}
+		}
 	}
 	for _, key := range sortedKeys(e.agents, compareAgentKey) {
 		a := e.agents[key]
@@ -158,6 +163,7 @@ func (e *Engine) syncMembers(ms []callbridge.SnapshotMember) {
 		}
 		if !maps.Equal(a.members, set) {
 			a.members = set
+			a.cause = callbridge.AvailabilityCause{Source: "switch", Event: "snapshot", Time: e.now}
 			e.touched[key] = true
 		}
 		e.healWrapPauses(a)

@@ -18,10 +18,11 @@ import (
 	"github.com/coder/websocket"
 )
 
-// TestAgentPageInBrowser drives the agent page in headless Chromium over the DevTools
-// protocol: sign in, screen pop of a ringing call (escaped), Answer, an event updating the
-// call, a command error, and a reload that shows the call again from the snapshot.
-// It is skipped when no Chromium is installed.
+// TestAgentPageInBrowser drives the agent desktop (package web, with <callbridge-bar>) in
+// headless Chromium over the DevTools protocol against the gateway with a fake engine: sign in,
+// screen pop of a ringing call (escaped), Answer, an event updating the call, a command error,
+// and a reload that shows the call again from the snapshot. The end-to-end tests against a real
+// node are in cmd/callbridge/browser_test.go. It is skipped when no Chromium is installed.
 func TestAgentPageInBrowser(t *testing.T) {
 	bin := findChromium()
 	if bin == "" {
@@ -38,48 +39,67 @@ func TestAgentPageInBrowser(t *testing.T) {
 		ReasonCodes: []string{"break", "lunch"},
 	})
 	h.cmd.setDo(func(_ context.Context, cmd callbridge.Command) (callbridge.CommandResult, error) {
-		if cmd.Name == callbridge.CmdClearConnection {
+		switch cmd.Name {
+		case callbridge.CmdClearConnection:
 			return callbridge.CommandResult{}, callbridge.Errorf(callbridge.EConflict, "the call is on hold elsewhere")
+		case callbridge.CmdConsultationCall:
+			return callbridge.CommandResult{}, callbridge.Errorf(callbridge.ENotSupported, "this switch cannot start a consultation call remotely; use the phone")
 		}
 		return callbridge.CommandResult{}, nil
 	})
+	// sr is the bar's shadow root; the page text includes it.
+	const sr = `document.querySelector("callbridge-bar").shadowRoot`
+	const pageText = `document.body.innerText + " | " + ` + sr + `.textContent`
+	linkOpen := sr + `.querySelector("[data-link=open]") !== null`
 
 	b := startBrowser(t, bin)
 	b.navigate(h.url + "/")
-	b.waitFor(`document.getElementById("login-form") !== null`)
+	b.waitFor(sr + `.querySelector("form[data-form=login]") !== null`)
 	b.eval(`(() => {
-		const f = document.getElementById("login-form");
-		f.username.value = "alice"; f.password.value = "alice-pw";
+		const f = ` + sr + `.querySelector("form[data-form=login]");
+		for (const [k, v] of [["username", "alice"], ["password", "alice-pw"]]) {
+			const el = f.querySelector("input[name=" + k + "]");
+			el.value = v; el.dispatchEvent(new Event("input", {bubbles: true}));
+		}
 		f.requestSubmit();
 	})()`)
-	b.waitFor(`document.getElementById("conn").textContent === "connected"`)
-	b.waitFor(`document.querySelectorAll("#calls .call").length === 1`)
+	b.waitFor(linkOpen)
+	b.waitFor(sr + `.querySelectorAll(".card.call").length === 1`)
 
-	text := b.evalString(`document.getElementById("desk-view").innerText`)
-	for _, want := range []string{"+15551230001", "Jane Customer", "+15550100", "support", "account", "42", "ringing", "not ready", "(break)", call.AttachedData["note"]} {
+	text := b.evalString(pageText)
+	for _, want := range []string{"+15551230001", "Jane Customer", "+15550100", "support", "account", "42", "Ringing", "Not ready", "Break", call.AttachedData["note"]} {
 		if !strings.Contains(text, want) {
 			t.Errorf("page text lacks %q:\n%s", want, text)
 		}
 	}
-	if n := b.evalString(`String(document.querySelectorAll("#calls img").length)`); n != "0" {
+	if n := b.evalString(`String(document.querySelectorAll("img").length + ` + sr + `.querySelectorAll("img").length)`); n != "0" {
 		t.Errorf("attached data became %s HTML elements", n)
 	}
-	if opts := b.evalString(`[...document.querySelectorAll("#reason-select option")].map(o => o.value).join(",")`); opts != "break,lunch" {
+	if opts := b.evalString(`[...` + sr + `.querySelectorAll("select[data-key=reason] option")].map(o => o.value).join(",")`); opts != "break,lunch" {
 		t.Errorf("reason options = %q", opts)
 	}
 
-	b.eval(`document.querySelector("#calls .c-answer").click()`)
+	b.eval(sr + `.querySelector(".card.call button[data-action=answer]").click()`)
 	if cmd := h.cmd.nextCommand(t); cmd.Name != callbridge.CmdAnswerCall || cmd.CallID != "CALL1" || cmd.Agent != "alice" {
 		t.Errorf("Answer sent %+v", cmd)
 	}
 	h.log.append(t, callEvent("acme", "alice", "CALL1", callbridge.EventCallEstablished))
-	b.waitFor(`document.querySelector("#calls .c-state").textContent === "connected"`)
+	b.waitFor(sr + `.querySelector(".card.call").dataset.state === "connected"`)
 
-	b.eval(`document.querySelector("#calls .c-hangup").click()`)
+	b.eval(sr + `.querySelector(".card.call button[data-action=hangup]").click()`)
 	h.cmd.nextCommand(t)
-	b.waitFor(`document.getElementById("cmd-error").textContent.includes("the call is on hold elsewhere")`)
+	b.waitFor(sr + `.querySelector("[role=alert]").textContent.includes("the call is on hold elsewhere (conflict)")`)
 
-	b.eval(`document.getElementById("btn-notready").click()`)
+	// A command the switch cannot do is named as such, with the server's words.
+	b.eval(`(() => { const el = ` + sr + `.querySelector(".card.call input[data-key^='to:']");
+		el.value = "agent2"; el.dispatchEvent(new Event("input", {bubbles: true})); })()`)
+	b.eval(sr + `.querySelector(".card.call button[data-action=consult]").click()`)
+	if cmd := h.cmd.nextCommand(t); cmd.Name != callbridge.CmdConsultationCall || cmd.To != "agent2" {
+		t.Errorf("Consult sent %+v", cmd)
+	}
+	b.waitFor(sr + `.querySelector("[role=alert]").textContent === "Consult is not possible here: this switch cannot start a consultation call remotely; use the phone (not_supported)"`)
+
+	b.eval(sr + `.querySelector("button[data-action=not-ready]").click()`)
 	if cmd := h.cmd.nextCommand(t); cmd.Name != callbridge.CmdSetAgentState || cmd.State != callbridge.AgentNotReady || cmd.Reason != "break" {
 		t.Errorf("Not ready sent %+v", cmd)
 	}
@@ -91,7 +111,8 @@ func TestAgentPageInBrowser(t *testing.T) {
 	if err := h.srv.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	b.waitFor(`document.getElementById("conn").textContent !== "connected"`)
+	b.waitFor(`!(` + linkOpen + `)`)
+	b.waitFor(`document.getElementById("link").dataset.state === "down"`)
 	missed := callEvent("acme", "alice", "CALL1", callbridge.EventCallDataUpdated)
 	missed.Data.(*callbridge.CallEvent).AttachedData["survey"] = "yes please"
 	h.log.append(t, missed) // seq 2
@@ -103,7 +124,8 @@ func TestAgentPageInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = restarted.Close(context.Background()) })
-	b.waitFor(`document.getElementById("desk-view").innerText.includes("yes please")`)
+	b.waitFor(`(` + pageText + `).includes("yes please")`)
+	b.waitFor(`document.getElementById("link").textContent.includes("recovered")`)
 	if afters := h.log.subscribedAfter(); afters[len(afters)-1] != 1 {
 		t.Errorf("subscriptions after seqs %v; want the reconnect to resume after seq 1", afters)
 	}
@@ -111,8 +133,8 @@ func TestAgentPageInBrowser(t *testing.T) {
 	// A reload keeps the session and shows the call again from a fresh snapshot.
 	b.eval(`window.beforeReload = true`)
 	b.navigate(h.url + "/")
-	b.waitFor(`!window.beforeReload && document.getElementById("conn").textContent === "connected"`)
-	b.waitFor(`!window.beforeReload && document.querySelectorAll("#calls .call").length === 1`)
+	b.waitFor(`!window.beforeReload && ` + linkOpen)
+	b.waitFor(`!window.beforeReload && ` + sr + `.querySelectorAll(".card.call").length === 1`)
 	if title := b.evalString(`document.title`); title != "callbridge agent" {
 		t.Errorf("title = %q", title)
 	}

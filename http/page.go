@@ -2,72 +2,99 @@ package http
 
 import (
 	"crypto/sha256"
-	"embed"
 	"encoding/base64"
 	"fmt"
+	"io/fs"
+	"mime"
 	nethttp "net/http"
+	"path"
 	"strings"
+
+	"github.com/callbridge/callbridge/web"
 )
 
-// pageFS holds the agent page: page/index.html with the markers {{STYLE}} and {{SCRIPT}},
-// which are replaced by page/agent.css and page/agent.js so that the page is one
-// self-contained document. (A later issue replaces it with the TypeScript SDK build.)
-//
-//go:embed page/index.html page/agent.css page/agent.js
-var pageFS embed.FS
-
-// page is the assembled agent page and its Content-Security-Policy, which allows exactly the
-// inline style and script by their SHA-256 hashes, and WebSocket/fetch to the same origin.
+// page is the embedded browser side (package web): the agent desktop served at "/", and the
+// files served under /sdk/ (the SDK and <callbridge-bar>, for any origin) and /app/ (the
+// desktop's script and style sheet).
 type page struct {
+	// html is app/index.html and csp the Content-Security-Policy it is served with: scripts,
+	// styles and connections to this origin only.
 	html []byte
 	csp  string
+	// files maps a URL path ("/sdk/callbridge.js") to its file.
+	files map[string]staticFile
 }
 
+// staticFile is one embedded file, ready to serve.
+type staticFile struct {
+	body  []byte
+	ctype string
+	etag  string
+}
+
+// desktopCSP is the policy of the agent desktop. The bar's styles are constructed style sheets
+// (adoptedStyleSheets), so no inline style or script is needed.
+var desktopCSP = strings.Join([]string{
+	"default-src 'none'",
+	"script-src 'self'",
+	"style-src 'self'",
+	"connect-src 'self'",
+	"img-src 'self' data:",
+	"base-uri 'none'",
+	"form-action 'none'",
+	"frame-ancestors 'none'",
+}, "; ")
+
+// loadPage reads the desktop and the files under sdk/ and app/ of web.FS. Errors: a missing
+// app/index.html (a broken build).
 func loadPage() (page, error) {
-	read := func(name string) (string, error) {
-		b, err := pageFS.ReadFile("page/" + name)
-		if err != nil {
-			return "", fmt.Errorf("read %s: %w", name, err)
+	root := web.FS()
+	html, err := fs.ReadFile(root, "app/index.html")
+	if err != nil {
+		return page{}, fmt.Errorf("read desktop: %w", err)
+	}
+	p := page{html: html, csp: desktopCSP, files: make(map[string]staticFile)}
+	err = fs.WalkDir(root, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
 		}
-		return string(b), nil
-	}
-	doc, err := read("index.html")
+		if !strings.HasPrefix(name, "sdk/") && !strings.HasPrefix(name, "app/") || name == "app/index.html" {
+			return nil
+		}
+		b, err := fs.ReadFile(root, name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		p.files["/"+name] = staticFile{
+			body:  b,
+			ctype: contentType(name),
+			etag:  `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`,
+		}
+		return nil
+	})
 	if err != nil {
-		return page{}, err
+		return page{}, fmt.Errorf("read web files: %w", err)
 	}
-	css, err := read("agent.css")
-	if err != nil {
-		return page{}, err
-	}
-	js, err := read("agent.js")
-	if err != nil {
-		return page{}, err
-	}
-	if !strings.Contains(doc, "{{STYLE}}") || !strings.Contains(doc, "{{SCRIPT}}") {
-		return page{}, fmt.Errorf("index.html lacks the {{STYLE}} or {{SCRIPT}} marker")
-	}
-	doc = strings.Replace(doc, "{{STYLE}}", css, 1)
-	doc = strings.Replace(doc, "{{SCRIPT}}", js, 1)
-	csp := strings.Join([]string{
-		"default-src 'none'",
-		"script-src '" + cspHash(js) + "'",
-		"style-src '" + cspHash(css) + "'",
-		"connect-src 'self'",
-		"img-src 'self' data:",
-		"base-uri 'none'",
-		"form-action 'none'",
-		"frame-ancestors 'none'",
-	}, "; ")
-	return page{html: []byte(doc), csp: csp}, nil
+	return p, nil
 }
 
-// cspHash is the CSP source expression for inline content s: sha256-<base64 digest>.
-func cspHash(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+// contentType is the media type of an embedded file by its extension. Module scripts must be
+// served as JavaScript (browsers refuse them otherwise).
+func contentType(name string) string {
+	switch {
+	case strings.HasSuffix(name, ".d.ts"):
+		return "application/typescript; charset=utf-8"
+	case strings.HasSuffix(name, ".js"):
+		return "text/javascript; charset=utf-8"
+	}
+	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
+		return t
+	}
+	return "application/octet-stream"
 }
 
-// handlePage serves GET / : the agent page, text/html; charset=utf-8.
+// handlePage serves GET / : the agent desktop, text/html; charset=utf-8.
 func (s *Server) handlePage(w nethttp.ResponseWriter, r *nethttp.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")

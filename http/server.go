@@ -3,12 +3,20 @@
 //
 // Routes:
 //
-//	GET  /            the agent page (HTML, embedded)
+//	GET  /            the agent desktop (HTML, embedded from package web)
+//	GET  /sdk/…       the SDK and <callbridge-bar> (ES modules + .d.ts, any origin; static.go)
+//	GET  /app/…       the desktop's script and style sheet
 //	GET  /healthz     200 {"status":"ok"} while the process serves
 //	GET  /readyz      200 {"status":"ready"}, or 503 with the reason
 //	POST /v1/login    {"username","password","tenant"?} → {"token","expires_at","tenant","username","role"}
 //	GET  /v1/me       the caller's AgentSnapshot (agents) or {"tenant","username","role"}
 //	GET  /v1/ws       the WebSocket protocol (see ws.go)
+//	GET  /v1/agents/{id}/availability  routable or not, and why (availability.go)
+//	     /v1/call-records, /v1/agent-states, /v1/webhooks…, /v1/api-keys…, /v1/calls…
+//	                  the REST API for CRMs (rest*.go, apikeys.go; Config.CRM)
+//	GET  /v1/openapi.json, /v1/openapi.yaml, /docs   its OpenAPI document and docs (openapi.go)
+//
+// Browser pages on Config.AllowedOrigins may call /v1/… cross-origin (CORS, cors.go).
 //
 // Every error is {"error":{"code":"…","message":"…"}} with the status of its code; unknown
 // paths are 404 not_found and known paths with another method 405 invalid (with Allow).
@@ -74,6 +82,9 @@ type Config struct {
 	PingInterval time.Duration
 	// WriteTimeout bounds one WebSocket write; default DefaultWriteTimeout.
 	WriteTimeout time.Duration
+
+	// CRM holds the stores of the REST API for CRMs (rest.go); nil stores answer 503.
+	CRM CRMConfig
 }
 
 // Server is the HTTP gateway. Create it with NewServer, start it with Open, stop it with Close.
@@ -164,9 +175,13 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/login", s.handleLogin)
 	m.Handle("GET /v1/me", s.requireAuth(false, s.handleMe))
 	m.HandleFunc("GET /v1/ws", s.handleWS)
+	m.Handle("GET /v1/agents/{id}/availability", s.requireAuth(false, s.handleAvailability))
+	m.HandleFunc("GET /sdk/", s.handleStatic)
+	m.HandleFunc("GET /app/", s.handleStatic)
+	s.restRoutes(m) // REST API for CRMs, /v1/openapi.json, /docs
 	m.HandleFunc("/", s.handleNoRoute)
 	s.mux = m
-	s.handler = m
+	s.handler = s.withCORS(m)
 }
 
 // handleNoRoute answers requests no route matched: 405 with Allow when the path exists for

@@ -174,6 +174,8 @@ type wsConn struct {
 	// lastSeq is the seq of the last event queued in the current subscription; events at or
 	// below it are dropped, so a resume never duplicates.
 	lastSeq atomic.Uint64
+	// desk reports this connection as a desktop of its agent (presence.go).
+	desk desktop
 }
 
 func (s *Server) newConn(id identity) *wsConn {
@@ -291,12 +293,17 @@ func (c *wsConn) finish() {
 	c.cancel()
 }
 
-func (c *wsConn) touch() { c.lastRecv.Store(time.Now().UnixNano()) }
+func (c *wsConn) touch() {
+	c.lastRecv.Store(time.Now().UnixNano())
+	c.desk.heartbeat()
+}
 
 // serve runs the connection until it ends.
 func (c *wsConn) serve(ws *websocket.Conn) {
 	c.ws = ws
 	ws.SetReadLimit(maxMessageBytes)
+	c.attachDesktop()
+	defer c.desk.detach()
 	c.touch()
 	c.log.Debug("websocket connected")
 

@@ -55,6 +55,7 @@ var knownCommands = map[callbridge.CommandName]bool{
 	callbridge.CmdConferenceCall:     true,
 	callbridge.CmdUpdateCallData:     true,
 	callbridge.CmdSetAgentState:      true,
+	callbridge.CmdSetDisposition:     true,
 }
 
 // clientMessage is the envelope of a client → server message.
@@ -73,6 +74,8 @@ type commandParams struct {
 	State          callbridge.AgentState `json:"state"`
 	Reason         string                `json:"reason"`
 	AttachedData   map[string]string     `json:"attached_data"`
+	Disposition    string                `json:"disposition"`
+	Notes          string                `json:"notes"`
 	IdempotencyKey string                `json:"idempotency_key"`
 	Agent          callbridge.AgentID    `json:"agent"`
 }
@@ -157,6 +160,8 @@ func parseRequest(data []byte) (request, *callbridge.Error) {
 			State:          p.State,
 			Reason:         p.Reason,
 			AttachedData:   p.AttachedData,
+			Disposition:    p.Disposition,
+			Notes:          p.Notes,
 			IdempotencyKey: p.IdempotencyKey,
 		}
 	default:

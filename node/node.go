@@ -44,9 +44,15 @@ type Node struct {
 	cmdQ    chan []callbridge.SwitchCommand
 	running atomic.Bool
 	wg      sync.WaitGroup
+	// stopped is closed when Run's loop has ended (a new one for each Run).
+	stopped atomic.Pointer[chan struct{}]
 }
 
-var _ callbridge.Commander = (*Node)(nil)
+var (
+	_ callbridge.Commander           = (*Node)(nil)
+	_ callbridge.Presence            = (*Node)(nil)
+	_ callbridge.AvailabilityService = (*Node)(nil)
+)
 
 // New returns a Node; nothing runs until Run.
 func New(cfg Config) *Node {
@@ -72,8 +78,11 @@ func New(cfg Config) *Node {
 func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	stopped := make(chan struct{})
+	n.stopped.Store(&stopped)
 	n.running.Store(true)
 	defer n.running.Store(false)
+	defer close(stopped)
 
 	driverErr := make(chan error, 1)
 	n.wg.Add(2)
@@ -178,17 +187,25 @@ func (n *Node) call(ctx context.Context, f func()) error {
 	if !n.running.Load() {
 		return callbridge.Errorf(callbridge.EUnavailable, "node is not running")
 	}
+	var stopped <-chan struct{}
+	if p := n.stopped.Load(); p != nil {
+		stopped = *p
+	}
 	done := make(chan struct{})
 	select {
 	case n.inbox <- func() { f(); close(done) }:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-stopped:
+		return callbridge.Errorf(callbridge.EUnavailable, "node is not running")
 	}
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-stopped:
+		return callbridge.Errorf(callbridge.EUnavailable, "node is not running")
 	}
 }
 
@@ -200,25 +217,87 @@ func (n *Node) Do(ctx context.Context, cmd callbridge.Command) (callbridge.Comma
 	}
 	var plan engine.Plan
 	var perr error
-	if err := n.call(ctx, func() { plan, perr = n.cfg.Engine.Plan(cmd) }); err != nil {
+	err := n.call(ctx, func() {
+		if plan, perr = n.cfg.Engine.Plan(cmd); perr == nil {
+			// Staged in the same turn of the loop: the switch's events, which may overtake
+			// the reply to the switch command, find the reservation and the transfer's data.
+			n.cfg.Engine.Stage(cmd, plan)
+		}
+	})
+	if err != nil {
 		return callbridge.CommandResult{}, err
 	}
 	if perr != nil {
 		return callbridge.CommandResult{}, perr
 	}
+	// The switch commands and the commit run to the end even when the caller gives up
+	// (a closed WebSocket): a command the switch accepted must be committed.
+	xctx := context.WithoutCancel(ctx)
 	for _, sc := range plan.Commands {
-		if err := n.cfg.Driver.Execute(ctx, sc); err != nil {
+		cctx, cancel := context.WithTimeout(xctx, commandTimeout)
+		err := n.cfg.Driver.Execute(cctx, sc)
+		cancel()
+		if err != nil {
 			var e *callbridge.Error
 			if !errors.As(err, &e) {
 				err = fmt.Errorf("%s: %w", sc.Type, err)
 			}
+			_ = n.call(xctx, func() { n.cfg.Engine.Abort(cmd, plan) })
 			return callbridge.CommandResult{}, err
 		}
 	}
-	if err := n.call(ctx, func() { n.handle(ctx, n.cfg.Engine.Apply(cmd, plan)) }); err != nil {
+	if err := n.call(xctx, func() { n.handle(xctx, n.cfg.Engine.Apply(cmd, plan)) }); err != nil {
 		return callbridge.CommandResult{}, err
 	}
 	return plan.Result, nil
+}
+
+// commandTimeout bounds one switch command of Do.
+const commandTimeout = 15 * time.Second
+
+// DesktopAttached records a desktop of the agent (callbridge.Presence), with the node's clock.
+func (n *Node) DesktopAttached(ctx context.Context, tenant callbridge.TenantID, agent callbridge.AgentID, desktop string) error {
+	return n.presence(ctx, func(now time.Time) (engine.Output, error) {
+		return n.cfg.Engine.DesktopAttached(tenant, agent, desktop, now)
+	})
+}
+
+// DesktopDetached records that a desktop of the agent went away (callbridge.Presence).
+func (n *Node) DesktopDetached(ctx context.Context, tenant callbridge.TenantID, agent callbridge.AgentID, desktop string) error {
+	return n.presence(ctx, func(now time.Time) (engine.Output, error) {
+		return n.cfg.Engine.DesktopDetached(tenant, agent, desktop, now)
+	})
+}
+
+// DesktopHeartbeat records that a desktop of the agent showed life (callbridge.Presence).
+func (n *Node) DesktopHeartbeat(ctx context.Context, tenant callbridge.TenantID, agent callbridge.AgentID, desktop string) error {
+	return n.presence(ctx, func(now time.Time) (engine.Output, error) {
+		return n.cfg.Engine.DesktopHeartbeat(tenant, agent, desktop, now)
+	})
+}
+
+func (n *Node) presence(ctx context.Context, f func(time.Time) (engine.Output, error)) error {
+	var perr error
+	err := n.call(ctx, func() {
+		var out engine.Output
+		if out, perr = f(n.cfg.Now()); perr == nil {
+			n.handle(ctx, out)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return perr
+}
+
+// Availability explains whether the agent is routable (callbridge.AvailabilityService).
+func (n *Node) Availability(ctx context.Context, tenant callbridge.TenantID, agent callbridge.AgentID) (callbridge.Availability, error) {
+	var av callbridge.Availability
+	var aerr error
+	if err := n.call(ctx, func() { av, aerr = n.cfg.Engine.Availability(tenant, agent) }); err != nil {
+		return av, err
+	}
+	return av, aerr
 }
 
 // Snapshot returns the agent's state and calls with the log position they correspond to.
@@ -270,3 +349,7 @@ func (n *Node) Sync(ctx context.Context) error {
 	}
 	return n.call(ctx, func() {})
 }
+
+// Driver returns the node's switch driver (tests and admin tools reach the simulated PBX's
+// extra controls through it).
+func (n *Node) Driver() callbridge.Driver { return n.cfg.Driver }

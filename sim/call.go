@@ -433,7 +433,7 @@ func (q *queue) pick(c *call) *member {
 			(a.dev.idleSince.Equal(b.dev.idleSince) && a.dev.order < b.dev.order)
 	}
 	for _, m := range q.members {
-		if m.paused || len(m.dev.conns) > 0 {
+		if m.paused || len(m.dev.conns) > 0 || m.dev.unregistered {
 			continue
 		}
 		if m.dev.in(c.tried) {

@@ -342,6 +342,9 @@ func (p *PBX) resolveFor(tn *tenant, d *device, to string) (target, error) {
 		if len(t.dev.conns) > 0 {
 			return t, conflict("device %s is busy", t.dev.id)
 		}
+		if t.dev.unregistered {
+			return t, conflict("device %s is not registered", t.dev.id)
+		}
 	}
 	return t, nil
 }
@@ -354,6 +357,9 @@ func (p *PBX) makeCall(tn *tenant, cmd callbridge.SwitchCommand) error {
 	}
 	if len(d.conns) > 0 {
 		return conflict("device %s is busy", d.id)
+	}
+	if d.unregistered {
+		return conflict("device %s is not registered", d.id)
 	}
 	t, err := p.resolveFor(tn, d, cmd.To)
 	if err != nil {
@@ -417,6 +423,11 @@ func (p *PBX) singleStepTransfer(tn *tenant, cmd callbridge.SwitchCommand) error
 	if err != nil {
 		return err
 	}
+	return p.blindTransfer(pa, cmd.To)
+}
+
+// blindTransfer sends pa's partner to the target to; pa leaves.
+func (p *PBX) blindTransfer(pa *party, to string) error {
 	c := pa.call
 	if pa.state != callbridge.ConnConnected && pa.state != callbridge.ConnHeld {
 		return conflict("device %s is %s in call %s", pa.id, pa.state, c.id)
@@ -424,9 +435,15 @@ func (p *PBX) singleStepTransfer(tn *tenant, cmd callbridge.SwitchCommand) error
 	if len(c.parties) != 2 || c.talking() != 2 {
 		return conflict("call %s is not a call between two talking parties", c.id)
 	}
-	t, err := p.resolveFor(tn, pa.dev, cmd.To)
+	if c.waiting {
+		return conflict("call %s is waiting in queue %s", c.id, c.queue.name)
+	}
+	t, err := p.resolveFor(c.tenant, pa.dev, to)
 	if err != nil {
 		return err
+	}
+	if c.partyOf(t.name()) != nil {
+		return conflict("%s is already a party of call %s", to, c.id)
 	}
 	ev := c.event(callbridge.SwitchTransferred)
 	ev.TransferringDevice, ev.TransferredTo = pa.id, t.name()
@@ -445,6 +462,12 @@ func (p *PBX) consultationCall(tn *tenant, cmd callbridge.SwitchCommand) error {
 	if err != nil {
 		return err
 	}
+	return p.consult(pa, cmd.To, cmd.CorrelationID, cmd.Data)
+}
+
+// consult holds pa's call and calls to in a new consultation call that carries the call's
+// data plus data; corr (may be empty) is echoed in its call_started.
+func (p *PBX) consult(pa *party, to, corr string, data map[string]string) error {
 	c := pa.call
 	if pa.state != callbridge.ConnConnected {
 		return conflict("device %s is %s, not connected, in call %s", pa.id, pa.state, c.id)
@@ -452,10 +475,15 @@ func (p *PBX) consultationCall(tn *tenant, cmd callbridge.SwitchCommand) error {
 	if len(pa.dev.conns) > 1 {
 		return conflict("device %s has another call", pa.id)
 	}
-	t, err := p.resolveFor(tn, pa.dev, cmd.To)
+	t, err := p.resolveFor(c.tenant, pa.dev, to)
 	if err != nil {
 		return err
 	}
+	if c.partyOf(t.name()) != nil {
+		// A consultation of somebody already in the call could never be transferred to them.
+		return conflict("%s is already a party of call %s", to, c.id)
+	}
+	tn := c.tenant
 	pa.state = callbridge.ConnHeld
 	p.emit(pa.event(callbridge.SwitchHeld))
 
@@ -463,10 +491,10 @@ func (p *PBX) consultationCall(tn *tenant, cmd callbridge.SwitchCommand) error {
 	if t.kind == targetOutside {
 		dir = callbridge.DirOutbound
 	}
-	k := p.newCall(tn, dir, string(pa.id), "", cmd.To)
+	k := p.newCall(tn, dir, string(pa.id), "", to)
 	k.started, k.consultOf = true, c.id
 	k.data = cloneData(c.data)
-	for key, v := range cmd.Data {
+	for key, v := range data {
 		if k.data == nil {
 			k.data = map[string]string{}
 		}
@@ -477,6 +505,7 @@ func (p *PBX) consultationCall(tn *tenant, cmd callbridge.SwitchCommand) error {
 	ka.answered = true
 	ev := ka.event(callbridge.SwitchCallStarted)
 	ev.Direction, ev.ANI, ev.DNIS, ev.ConsultOf, ev.Data = dir, k.ani, k.dnis, c.id, cloneData(k.data)
+	ev.CorrelationID = corr
 	p.emit(ev)
 	p.emit(ka.event(callbridge.SwitchConnected))
 	p.deliver(k, t)
@@ -525,6 +554,9 @@ func consultTarget(k *call, d callbridge.DeviceID) *party {
 func (p *PBX) completeTransfer(pa *party, k *call) error {
 	c := pa.call
 	t := consultTarget(k, pa.id)
+	if c.partyOf(t.id) != nil {
+		return conflict("%s is already a party of call %s", t.id, c.id)
+	}
 	ev := c.event(callbridge.SwitchTransferred)
 	ev.TransferringDevice, ev.TransferredTo, ev.ConsultPBXCallID = pa.id, t.id, k.id
 	p.emit(ev)
@@ -542,6 +574,9 @@ func (p *PBX) completeTransfer(pa *party, k *call) error {
 func (p *PBX) conference(pa *party, k *call) error {
 	c := pa.call
 	t := consultTarget(k, pa.id)
+	if c.partyOf(t.id) != nil {
+		return conflict("%s is already a party of call %s", t.id, c.id)
+	}
 	if t.state != callbridge.ConnConnected {
 		return conflict("consultation target %s is %s, not connected", t.id, t.state)
 	}

@@ -193,6 +193,27 @@ func (d *Driver) do(ctx context.Context, f func(*PBX, time.Time) ([]callbridge.S
 	return err
 }
 
+// SetRegistered registers or unregisters the phone dev now (see PBX.SetRegistered).
+func (d *Driver) SetRegistered(ctx context.Context, dev callbridge.DeviceID, registered bool) error {
+	return d.do(ctx, func(p *PBX, now time.Time) ([]callbridge.SwitchEvent, error) {
+		return p.SetRegistered(now, dev, registered)
+	})
+}
+
+// Dial makes the phone dev dial to now (see PBX.Dial).
+func (d *Driver) Dial(ctx context.Context, dev callbridge.DeviceID, to string) error {
+	return d.do(ctx, func(p *PBX, now time.Time) ([]callbridge.SwitchEvent, error) {
+		return p.Dial(now, dev, to)
+	})
+}
+
+// PhoneTransfer transfers on the phone dev now (see PBX.PhoneTransfer).
+func (d *Driver) PhoneTransfer(ctx context.Context, dev callbridge.DeviceID, to string, attended bool) error {
+	return d.do(ctx, func(p *PBX, now time.Time) ([]callbridge.SwitchEvent, error) {
+		return p.PhoneTransfer(now, dev, to, attended)
+	})
+}
+
 // InjectCall places a specific inbound call now (see PBX.InjectCall) and returns its
 // PBXCallID; its events follow from Run.
 func (d *Driver) InjectCall(ctx context.Context, tenant callbridge.TenantID, ani, dnis string, data map[string]string) (string, error) {

@@ -349,6 +349,11 @@ func (s *shadow) apply(ev callbridge.SwitchEvent) error {
 		return nil
 	case callbridge.SwitchLinkUp, callbridge.SwitchLinkDown:
 		return nil
+	case callbridge.SwitchDeviceState:
+		if s.agents[ev.Device] != ev.Tenant || ev.Tenant == "" || ev.DeviceStatus == "" {
+			return fmt.Errorf("device_state for device %q tenant %q status %q", ev.Device, ev.Tenant, ev.DeviceStatus)
+		}
+		return nil
 	case callbridge.SwitchMemberState:
 		if s.agents[ev.Device] != ev.Tenant || s.queues[ev.Queue] != ev.Tenant || ev.Tenant == "" {
 			return fmt.Errorf("member_state for device %q queue %q tenant %q", ev.Device, ev.Queue, ev.Tenant)

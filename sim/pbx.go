@@ -68,6 +68,9 @@ type device struct {
 	members   []*member // memberships, in the order they were added
 	idleSince time.Time // when the device last finished a call it had answered
 	defQueues []*queue  // the user's configured queues (MembersLoggedIn)
+	// unregistered: the phone is not registered (SetRegistered): the queues skip it and
+	// nobody can call it.
+	unregistered bool
 }
 
 type queue struct {
@@ -384,6 +387,9 @@ func (p *PBX) Snapshot(now time.Time) callbridge.SwitchEvent {
 
 // status is the device state a switch would report.
 func (d *device) status() callbridge.DeviceStatus {
+	if d.unregistered {
+		return callbridge.DeviceUnavailable
+	}
 	if len(d.conns) == 0 {
 		return callbridge.DeviceIdle
 	}

@@ -29,10 +29,13 @@ const (
 	ButtonPause Button = "pause"
 	// ButtonUnpause (DND off, *47) unpauses it in every queue.
 	ButtonUnpause Button = "unpause"
+	// ButtonConference (Asterisk's *3 during an attended transfer) joins the consultation's
+	// target into the held call: a three-way call (conference_call).
+	ButtonConference Button = "conference"
 )
 
 // Buttons lists every telset button.
-var Buttons = []Button{ButtonAnswer, ButtonHangup, ButtonHold, ButtonRetrieve, ButtonPause, ButtonUnpause}
+var Buttons = []Button{ButtonAnswer, ButtonHangup, ButtonHold, ButtonRetrieve, ButtonPause, ButtonUnpause, ButtonConference}
 
 // PressButton applies a button pressed on the agent phone device at now and returns the
 // events it causes at once. Like Execute it does not run timers.
@@ -109,6 +112,16 @@ func (p *PBX) press(id callbridge.DeviceID, b Button) error {
 		return p.pause(d, nil, true, TelsetPauseReason)
 	case ButtonUnpause:
 		return p.pause(d, nil, false, "")
+	case ButtonConference:
+		held, talking := find(callbridge.ConnHeld), find(callbridge.ConnConnected)
+		if held == nil || talking == nil || talking.call.consultOf != held.call.id {
+			return conflict("device %s is not consulting", id)
+		}
+		k := talking.call
+		if k.waiting || len(k.parties) != 2 {
+			return conflict("consultation %s has no party to join", k.id)
+		}
+		return p.conference(held, k)
 	default:
 		return invalid("unknown button %q", b)
 	}

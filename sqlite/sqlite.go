@@ -3,7 +3,8 @@
 //
 // One database file holds configuration (tenants, DIDs, queues, users) and, later, history.
 // Open creates the file and its directory, turns on WAL (readers do not block the writer),
-// foreign keys and a busy timeout, and applies the embedded migrations in migrations/*.sql.
+// foreign keys and a busy timeout, and applies the embedded migrations of package migrations
+// (shared with the PostgreSQL store).
 // Write transactions begin IMMEDIATE, so two writers (also in two processes) queue on the busy
 // timeout instead of failing with SQLITE_BUSY halfway through.
 package sqlite

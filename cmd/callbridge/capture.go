@@ -20,9 +20,12 @@ import (
 // and writes every frame sent and received to FILE in the JSONL capture format until
 // interrupted or --duration has passed; then it logs off.
 func runCapture(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if isESLCapture(args) {
+		return runCaptureESL(ctx, args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("capture", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	pbx := fs.String("pbx", envDefault("PBX", ""), "switch to record: ami://user:secret@host:5038")
+	pbx := fs.String("pbx", envDefault("PBX", ""), "switch to record: ami://user:secret@host:5038 or esl://:password@host:8021")
 	out := fs.String("out", "", "capture file to write (JSONL)")
 	dur := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
 	resync := fs.Bool("resync", true, "ask for the switch's channels and queues right after login")

@@ -45,7 +45,7 @@ const usage = `usage: callbridge <command> [flags]
 
 commands:
   serve     run a callbridge node (default: embedded simulated PBX, NATS and SQLite)
-  replay    replay a recorded switch session (.ami.jsonl) and print the domain events
+  replay    replay a recorded switch session (.ami.jsonl, .esl.jsonl) and print the domain events
   capture   record a live switch session in the JSONL capture format
   version   print the version
 

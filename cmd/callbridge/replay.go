@@ -28,10 +28,10 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	speed := fs.Float64("speed", 0, "playback speed: 0 = as fast as possible, 1 = recorded pace, 2 = twice as fast")
-	prov := fs.String("provision", "", "provisioning YAML (default: the embedded examples/asterisk-22.yaml)")
+	prov := fs.String("provision", "", "provisioning YAML (default: the embedded examples/asterisk-22.yaml, or freeswitch-1.10.yaml for .esl.jsonl)")
 	verbose := fs.Bool("v", false, "log the driver's and replay server's activity to stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: callbridge replay [flags] FILE.ami.jsonl")
+		fmt.Fprintln(stderr, "usage: callbridge replay [flags] FILE.ami.jsonl|FILE.esl.jsonl")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -45,7 +45,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	p, err := loadReplayProvisioning(*prov)
+	replay, p, err := replayerFor(fs.Arg(0), *prov)
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	events, err := Replay(ctx, recs, p, *speed, logger)
+	events, err := replay(ctx, recs, p, *speed, logger)
 	for _, ev := range events {
 		b, merr := json.Marshal(ev)
 		if merr != nil {

@@ -25,7 +25,6 @@ import (
 	"github.com/callbridge/callbridge/node"
 	"github.com/callbridge/callbridge/provision"
 	"github.com/callbridge/callbridge/sim"
-	"github.com/callbridge/callbridge/sqlite"
 )
 
 // Main is the serve command: flags, the components it opens and their order of shutdown.
@@ -37,13 +36,17 @@ type Main struct {
 	ProvisionFile  string
 	AllowedOrigins string
 	NATSURL        string
+	DB             string // --db: "" for SQLite in DataDir, or postgres://… (crm.go)
 	LogLevel       string
 	SimInterval    time.Duration
+	// DesktopGrace is how long an agent may be without a desktop before desktop_lost.
+	DesktopGrace time.Duration
 
 	stdout, stderr io.Writer
 	Logger         *slog.Logger
 
-	store   *sqlite.DB
+	store   serveStore // --- CRM (issue 5): SQLite or PostgreSQL, see crm.go
+	crm     *crm
 	natsSrv *cbnats.Server
 	evlog   *cbnats.EventLog
 	Node    *node.Node
@@ -58,14 +61,23 @@ type Main struct {
 // NewMain returns a Main with the embedded defaults.
 func NewMain(stdout, stderr io.Writer) *Main {
 	return &Main{
-		HTTPAddr:    "127.0.0.1:8080",
-		DataDir:     "./data",
-		PBX:         "sim",
-		LogLevel:    "info",
-		SimInterval: 10 * time.Second,
-		stdout:      stdout,
-		stderr:      stderr,
+		HTTPAddr:     "127.0.0.1:8080",
+		DataDir:      "./data",
+		PBX:          "sim",
+		LogLevel:     "info",
+		SimInterval:  10 * time.Second,
+		DesktopGrace: 30 * time.Second,
+		stdout:       stdout,
+		stderr:       stderr,
 	}
+}
+
+// envDuration returns the duration in CALLBRIDGE_<NAME>, or def when it is unset or malformed.
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(envDefault(name, def.String())); err == nil {
+		return d
+	}
+	return def
 }
 
 // envDefault returns the environment variable CALLBRIDGE_<NAME> or def.
@@ -83,9 +95,10 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.SetOutput(m.stderr)
 	fs.StringVar(&m.HTTPAddr, "http", envDefault("HTTP", m.HTTPAddr), "HTTP listen address (CALLBRIDGE_HTTP)")
 	fs.StringVar(&m.DataDir, "data", envDefault("DATA", m.DataDir), "data directory: SQLite database, NATS storage, token key (CALLBRIDGE_DATA)")
-	fs.StringVar(&m.PBX, "pbx", envDefault("PBX", m.PBX), `switch: "sim" (simulated PBX) or ami://user:secret@host:5038 (CALLBRIDGE_PBX)`)
+	fs.StringVar(&m.PBX, "pbx", envDefault("PBX", m.PBX), `switch: "sim" (simulated PBX), ami://user:secret@host:5038 or esl://:password@host:8021 (CALLBRIDGE_PBX)`)
 	fs.StringVar(&m.ProvisionFile, "provision", envDefault("PROVISION", m.ProvisionFile), "provisioning YAML: tenants, users, agents, queues (CALLBRIDGE_PROVISION)")
 	fs.StringVar(&m.AllowedOrigins, "allowed-origins", envDefault("ALLOWED_ORIGINS", m.AllowedOrigins), "comma-separated origins allowed for CORS and WebSocket (CALLBRIDGE_ALLOWED_ORIGINS)")
+	fs.StringVar(&m.DB, "db", envDefault("DB", m.DB), "store: empty for SQLite in --data, another SQLite file (*.db), or postgres://user:pass@host:5432/db (CALLBRIDGE_DB)")
 	fs.StringVar(&m.NATSURL, "nats", envDefault("NATS", m.NATSURL), "external NATS URL; empty runs an embedded NATS server (CALLBRIDGE_NATS)")
 	fs.StringVar(&m.LogLevel, "log-level", envDefault("LOG_LEVEL", m.LogLevel), "debug, info, warn or error (CALLBRIDGE_LOG_LEVEL)")
 	interval := envDefault("SIM_CALL_INTERVAL", m.SimInterval.String())
@@ -93,6 +106,8 @@ func (m *Main) ParseFlags(args []string) error {
 		interval = s
 		return nil
 	})
+	fs.DurationVar(&m.DesktopGrace, "desktop-grace", envDuration("DESKTOP_GRACE", m.DesktopGrace),
+		"how long an agent may be without a desktop before they become not_ready desktop_lost; 0 turns it off (CALLBRIDGE_DESKTOP_GRACE)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -131,7 +146,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 
 	// Store and provisioning.
-	store, err := sqlite.Open(ctx, filepath.Join(m.DataDir, "callbridge.db"), lg.With("component", "sqlite"))
+	store, err := m.openStore(ctx, lg) // --db (crm.go)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -192,6 +207,9 @@ func (m *Main) Open(ctx context.Context) error {
 		Capabilities: drv.Capabilities(),
 		NewCallID:    newCallID,
 		Now:          time.Now(),
+		DesktopGrace: m.DesktopGrace,
+		// Desktops answer the gateway's pings; one silent for this long died without a close.
+		HeartbeatTimeout: 3 * cbhttp.DefaultPingInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -213,9 +231,14 @@ func (m *Main) Open(ctx context.Context) error {
 			origins = append(origins, o)
 		}
 	}
+	// --- CRM (issue 5): call records, agent states and webhooks from the event log (crm.go).
+	m.crm = m.startCRM(store, evlog, lg.With("component", "crm"))
+	m.closers = append(m.closers, m.crm.stop) // before the bus and the store close
+	// --- end CRM
 	hs, err := cbhttp.NewServer(cbhttp.Config{
 		Addr: m.HTTPAddr, Store: store, Log: evlog, Commander: m.Node, Secret: secret,
 		AllowedOrigins: origins, Logger: lg.With("component", "http"),
+		CRM: m.crm.httpConfig(store),
 	})
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
@@ -254,8 +277,10 @@ func (m *Main) driver(dir callbridge.Directory) (callbridge.Driver, error) {
 		}
 		cfg.Logger = m.Logger.With("component", "asterisk")
 		return asterisk.New(cfg), nil
+	case strings.HasPrefix(m.PBX, "esl://"):
+		return m.eslDriver(dir)
 	default:
-		return nil, fmt.Errorf(`--pbx %q: want "sim" or ami://user:secret@host:port`, m.PBX)
+		return nil, fmt.Errorf(`--pbx %q: want "sim", ami://user:secret@host:port or esl://:password@host:port`, m.PBX)
 	}
 }
 

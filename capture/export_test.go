@@ -1,0 +1,4 @@
+package capture
+
+// ReadESLCommand exposes readESLCommand to the fuzz test.
+var ReadESLCommand = readESLCommand

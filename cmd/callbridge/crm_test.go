@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/callbridge/callbridge/webhook"
+)
+
+// runMainWith is runMain with changes to the Main before it opens.
+func runMainWith(t *testing.T, change func(*Main)) *Main {
+	t.Helper()
+	m := NewMain(io.Discard, io.Discard)
+	m.HTTPAddr = "127.0.0.1:0"
+	m.DataDir = t.TempDir()
+	m.SimInterval = 300 * time.Millisecond
+	m.LogLevel = "error"
+	change(m)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.Open(ctx); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	for m.Node.Ready() != nil {
+		if ctx.Err() != nil {
+			t.Fatal("node never became ready")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return m
+}
+
+// rest sends a JSON request and decodes the JSON answer into out (when not nil).
+func rest(t *testing.T, m *Main, method, path, token string, body any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+m.HTTP.Addr()+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, b)
+		}
+	}
+	return res.StatusCode
+}
+
+// crmReceiver is the CRM's webhook endpoint: it verifies every signature.
+type crmReceiver struct {
+	mu     sync.Mutex
+	secret string
+	events []webhook.Event
+	bad    []string
+}
+
+func (r *crmReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := webhook.Verify(r.secret, req.Header, body, time.Now(), 0); err != nil {
+		r.bad = append(r.bad, err.Error())
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	var ev webhook.Event
+	json.Unmarshal(body, &ev)
+	r.events = append(r.events, ev)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (r *crmReceiver) find(typ, subject string) (webhook.Event, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range r.events {
+		if string(ev.Type) == typ && ev.Subject == subject {
+			return ev, true
+		}
+	}
+	return webhook.Event{}, false
+}
+
+// TestServeCRM is the integrator's path on the embedded default: an API key, a webhook, a
+// call the CRM answers and hangs up over REST, its record over REST and CSV, the signed
+// call_record.completed webhook, and the key revoked.
+func TestServeCRM(t *testing.T) {
+	testServeCRM(t, runMainWith(t, func(*Main) {}))
+}
+
+// TestServeCRMOnPostgres is TestServeCRM with --db on PostgreSQL (see postgres tests for
+// CALLBRIDGE_TEST_POSTGRES; under CI=true a missing database fails the test).
+func TestServeCRMOnPostgres(t *testing.T) {
+	raw := os.Getenv("CALLBRIDGE_TEST_POSTGRES")
+	if raw == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CALLBRIDGE_TEST_POSTGRES is not set, and CI=true")
+		}
+		t.Skip("PostgreSQL run skipped: set CALLBRIDGE_TEST_POSTGRES (see .ci/run)")
+	}
+	adm, err := sql.Open("pgx", raw)
+	if err == nil {
+		err = adm.PingContext(t.Context())
+	}
+	if err != nil {
+		t.Fatalf("PostgreSQL named by CALLBRIDGE_TEST_POSTGRES is not reachable: %v", err)
+	}
+	defer adm.Close()
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "cbserve_" + hex.EncodeToString(b)
+	if _, err := adm.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { adm.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+	u, _ := url.Parse(raw)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	testServeCRM(t, runMainWith(t, func(m *Main) { m.DB = u.String() }))
+}
+
+func testServeCRM(t *testing.T, m *Main) {
+	sup := login(t, m, "supervisor1", "demo")
+
+	var key struct{ ID, Key string }
+	if st := rest(t, m, "POST", "/v1/api-keys", sup, map[string]any{
+		"name": "crm", "scopes": []string{"records:read", "calls:write", "webhooks:write"},
+	}, &key); st != http.StatusCreated || !strings.HasPrefix(key.Key, "cbk_") {
+		t.Fatalf("create API key: %d %+v", st, key)
+	}
+
+	rcv := &crmReceiver{}
+	srv := httptest.NewServer(rcv)
+	t.Cleanup(srv.Close)
+	var hook struct{ ID, Secret string }
+	if st := rest(t, m, "POST", "/v1/webhooks", key.Key, map[string]any{
+		"url": srv.URL + "/callbridge", "events": []string{"call.delivered", "call_record.*"},
+	}, &hook); st != http.StatusCreated || !strings.HasPrefix(hook.Secret, "whsec_") {
+		t.Fatalf("create webhook: %d %+v", st, hook)
+	}
+	rcv.mu.Lock()
+	rcv.secret = hook.Secret
+	rcv.mu.Unlock()
+
+	// agent1 goes ready; the CRM answers and hangs up the call for them.
+	d := dial(t, m, login(t, m, "agent1", "demo"), "")
+	if r := d.cmd("set_agent_state", map[string]any{"state": "ready"}); r["ok"] != true {
+		t.Fatalf("ready: %v", r)
+	}
+	ev := d.next(30*time.Second, "call.delivered", isEvent("call.delivered", nil))
+	callID := ev["data"].(map[string]any)["call_id"].(string)
+	var reply map[string]any
+	if st := rest(t, m, "POST", "/v1/calls/"+callID+"/answer", key.Key, map[string]any{"agent": "agent1"}, &reply); st != http.StatusAccepted {
+		t.Fatalf("answer over REST: %d %v", st, reply)
+	}
+	d.next(5*time.Second, "call.established", isEvent("call.established", func(c map[string]any) bool { return c["call_id"] == callID }))
+	time.Sleep(1100 * time.Millisecond) // talk for a second
+	if st := rest(t, m, "POST", "/v1/calls/"+callID+"/hangup", key.Key, map[string]any{"agent": "agent1"}, nil); st != http.StatusAccepted {
+		t.Fatalf("hang up over REST: %d", st)
+	}
+	d.next(5*time.Second, "call.cleared", isEvent("call.cleared", func(c map[string]any) bool { return c["call_id"] == callID }))
+	if st := rest(t, m, "POST", "/v1/calls/"+callID+"/disposition", key.Key, map[string]any{
+		"agent": "agent1", "disposition": "resolved", "notes": "from the CRM", "state": "not_ready", "reason": "break",
+	}, nil); st != http.StatusAccepted {
+		t.Fatalf("disposition over REST: %d", st)
+	}
+
+	// The record: over REST, as CSV, and pushed to the CRM, signed.
+	var rec struct {
+		CallID      string   `json:"call_id"`
+		Agents      []string `json:"agents"`
+		Result      string   `json:"result"`
+		Disposition string   `json:"disposition"`
+		TalkSeconds int      `json:"talk_seconds"`
+		Complete    bool     `json:"complete"`
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rec.Complete = false
+		st := rest(t, m, "GET", "/v1/call-records/"+callID, key.Key, nil, &rec)
+		if st == 200 && rec.Complete {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no complete record: %d %+v", st, rec)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if rec.Result != "answered" || len(rec.Agents) != 1 || rec.Agents[0] != "agent1" || rec.Disposition != "resolved" || rec.TalkSeconds < 1 {
+		t.Fatalf("record %+v", rec)
+	}
+	req, _ := http.NewRequest("GET", "http://"+m.HTTP.Addr()+"/v1/call-records?agent=agent1", nil)
+	req.Header.Set("Authorization", "Bearer "+key.Key)
+	req.Header.Set("Accept", "text/csv")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csvBody, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.HasPrefix(res.Header.Get("Content-Type"), "text/csv") || !bytes.Contains(csvBody, []byte(callID)) {
+		t.Fatalf("CSV: %s %s", res.Header.Get("Content-Type"), csvBody)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		if _, ok := rcv.find("call_record.completed", callID); ok {
+			if _, ok := rcv.find("call.delivered", callID); !ok {
+				t.Error("call.delivered not pushed")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("call_record.completed never reached the CRM")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rcv.mu.Lock()
+	if len(rcv.bad) > 0 {
+		t.Errorf("deliveries with bad signatures: %v", rcv.bad)
+	}
+	rcv.mu.Unlock()
+
+	// Revoked: refused.
+	if st := rest(t, m, "DELETE", "/v1/api-keys/"+key.ID, sup, nil, nil); st != http.StatusNoContent {
+		t.Fatalf("revoke: %d", st)
+	}
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	if st := rest(t, m, "GET", "/v1/call-records", key.Key, nil, &e); st != http.StatusUnauthorized || e.Error.Code != "unauthorized" {
+		t.Fatalf("revoked key: %d %+v", st, e)
+	}
+}
+
+// TestServeRefusesUnknownDB: --db names SQLite or PostgreSQL, and the error hides passwords.
+func TestServeRefusesUnknownDB(t *testing.T) {
+	m := NewMain(io.Discard, io.Discard)
+	m.DataDir, m.HTTPAddr, m.LogLevel = t.TempDir(), "127.0.0.1:0", "error"
+	m.DB = "mysql://root:hunter2@db/callbridge"
+	err := m.Open(t.Context())
+	m.Close()
+	if err == nil || !strings.Contains(err.Error(), "--db") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("Open = %v, want a --db error without the password", err)
+	}
+}

@@ -1,0 +1,243 @@
+package freeswitch_test
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/freeswitch"
+	"github.com/callbridge/callbridge/freeswitch/esl"
+)
+
+// The tests in this file feed synthetic events for situations the public recordings do not
+// show (an agent hanging up first, an agent not answering, att_xfer, events of one
+// millisecond in another order). Each event carries only the headers the README names for
+// it; the sequences follow the README's descriptions of the recorded scenarios.
+
+type simSwitch struct {
+	t   *testing.T
+	tr  *freeswitch.Tracker
+	seq int
+	out []callbridge.SwitchEvent
+}
+
+func newSim(t *testing.T) *simSwitch {
+	return &simSwitch{t: t, tr: freeswitch.NewTracker(freeswitch.TrackerConfig{})}
+}
+
+// send feeds one event: name, Unique-ID, then header pairs; channel events get the
+// variable_uuid that marks events carrying variables.
+func (s *simSwitch) send(name, uuid string, pairs ...string) {
+	s.seq++
+	hs := []string{"Event-Name", name, "Event-Sequence", strconv.Itoa(s.seq),
+		"Event-Date-Timestamp", strconv.Itoa(1795307366000000 + s.seq*1000)}
+	if uuid != "" {
+		hs = append(hs, "Unique-ID", uuid)
+	}
+	hs = append(hs, pairs...)
+	if uuid != "" {
+		hs = append(hs, "variable_uuid", uuid)
+	}
+	s.out = append(s.out, s.tr.Feed(esl.NewEvent("", hs...))...)
+}
+
+func (s *simSwitch) cc(action string, pairs ...string) {
+	s.send("CUSTOM", "", append([]string{"Event-Subclass", "callcenter::info", "CC-Action", action}, pairs...)...)
+}
+
+// inboundQueued plays a caller (leg A) through the IVR into support@default.
+func (s *simSwitch) inboundQueued(a, ani string) {
+	s.send("CHANNEL_CREATE", a, "Call-Direction", "inbound", "Caller-Caller-ID-Number", ani,
+		"Caller-Caller-ID-Name", "Test Caller", "Caller-Destination-Number", "18005550100", "Caller-Context", "public")
+	s.send("CHANNEL_EXECUTE_COMPLETE", a, "variable_cti_tenant", "acme", "variable_ivr_account", "777")
+	s.cc("member-queue-start", "Unique-ID", a, "CC-Queue", "support@default", "CC-Member-Session-UUID", a)
+}
+
+// agentLeg plays mod_callcenter calling agent ext on leg b for the caller's leg a, and its
+// answer and bridge when answer is set.
+func (s *simSwitch) agentLeg(a, b, ext string, answer bool) {
+	s.send("CHANNEL_OUTGOING", b, "Call-Direction", "outbound")
+	s.send("CHANNEL_CREATE", b, "Call-Direction", "outbound", "Caller-Destination-Number", ext,
+		"variable_dialed_user", ext, "variable_cc_side", "agent", "variable_cc_agent", ext+"@default",
+		"variable_cc_queue", "support@default", "variable_cc_member_session_uuid", a)
+	if !answer {
+		return
+	}
+	s.send("CHANNEL_ANSWER", b)
+	s.cc("bridge-agent-start", "Unique-ID", b, "CC-Member-Session-UUID", a, "CC-Agent", ext+"@default")
+	s.send("CHANNEL_BRIDGE", a, "Bridge-A-Unique-ID", a, "Bridge-B-Unique-ID", b, "Other-Leg-Unique-ID", b)
+}
+
+func (s *simSwitch) hangup(uuid, cause string, pairs ...string) {
+	s.send("CHANNEL_HANGUP", uuid, append([]string{"Hangup-Cause", cause}, pairs...)...)
+}
+
+func (s *simSwitch) expect(want ...string) {
+	s.t.Helper()
+	expectStory(s.t, s.out, want...)
+}
+
+// TestAgentHangsUpFirst: the agent's phone sends BYE; the caller leg, with
+// hangup_after_bridge=true, is unbridged (no transfer source) and hung up.
+func TestAgentHangsUpFirst(t *testing.T) {
+	s := newSim(t)
+	s.inboundQueued("A", "+15550001")
+	s.agentLeg("A", "B", "1001", true)
+	s.hangup("B", "NORMAL_CLEARING")
+	s.send("CHANNEL_HANGUP_COMPLETE", "B", "Hangup-Cause", "NORMAL_CLEARING", "variable_sip_hangup_disposition", "recv_bye")
+	s.send("CHANNEL_UNBRIDGE", "A", "Bridge-A-Unique-ID", "A", "Bridge-B-Unique-ID", "B", "Other-Leg-Unique-ID", "B")
+	s.hangup("A", "NORMAL_CLEARING")
+	s.send("CHANNEL_DESTROY", "B")
+	s.send("CHANNEL_DESTROY", "A")
+	s.expect(
+		"A call_started +15550001 ext dir=inbound ani=+15550001 dnis=18005550100",
+		"A queued queue=support@default",
+		"A alerting 1001 queue=support@default",
+		"A dequeued queue=support@default",
+		"A connected 1001 queue=support@default",
+		"A connection_cleared 1001 cause=normal_clearing",
+		"A call_cleared cause=normal_clearing",
+	)
+}
+
+// TestAgentNoAnswerThenNext: mod_callcenter's leg_timeout ends the first agent's leg
+// (NO_ANSWER); the next agent is offered the call and answers.
+func TestAgentNoAnswerThenNext(t *testing.T) {
+	s := newSim(t)
+	s.inboundQueued("A", "+15550002")
+	s.agentLeg("A", "B1", "1001", false)
+	s.hangup("B1", "NO_ANSWER")
+	s.send("CHANNEL_DESTROY", "B1")
+	s.agentLeg("A", "B2", "1002", true)
+	s.expect(
+		"A call_started +15550002 ext dir=inbound ani=+15550002 dnis=18005550100",
+		"A queued queue=support@default",
+		"A alerting 1001 queue=support@default",
+		"A failed 1001 cause=no_answer",
+		"A alerting 1002 queue=support@default",
+		"A dequeued queue=support@default",
+		"A connected 1002 queue=support@default",
+	)
+}
+
+// TestBlindTransferOtherOrder: the caller's CHANNEL_UNBRIDGE (bl_xfer) comes before the agent
+// leg's CHANNEL_HANGUP (same millisecond, README "Run-to-run variation"): still a transfer.
+func TestBlindTransferOtherOrder(t *testing.T) {
+	s := newSim(t)
+	s.inboundQueued("A", "+15550003")
+	s.agentLeg("A", "B", "1001", true)
+	s.send("CHANNEL_UNBRIDGE", "A", "Bridge-A-Unique-ID", "A", "Bridge-B-Unique-ID", "B",
+		"Caller-Destination-Number", "1002", "Caller-RDNIS", "18005550100",
+		"Caller-Transfer-Source", "1795307445:ba70a717:bl_xfer:1002/default/XML")
+	s.hangup("B", "NORMAL_CLEARING")
+	s.send("CHANNEL_CREATE", "C", "Call-Direction", "outbound", "Caller-Destination-Number", "1002",
+		"variable_dialed_user", "1002", "variable_originating_leg_uuid", "A")
+	s.expect(
+		"A call_started +15550003 ext dir=inbound ani=+15550003 dnis=18005550100",
+		"A queued queue=support@default",
+		"A alerting 1001 queue=support@default",
+		"A dequeued queue=support@default",
+		"A connected 1001 queue=support@default",
+		"A transferred 1001 from=1001 to=1002",
+		"A alerting 1002",
+	)
+}
+
+// TestCallerHangsUpWhileAgentRings: abandoned while an agent's phone rings; mod_callcenter
+// cancels the agent leg (ORIGINATOR_CANCEL).
+func TestCallerHangsUpWhileAgentRings(t *testing.T) {
+	s := newSim(t)
+	s.inboundQueued("A", "+15550004")
+	s.agentLeg("A", "B", "1001", false)
+	s.hangup("A", "NORMAL_CLEARING")
+	s.hangup("B", "ORIGINATOR_CANCEL")
+	s.expect(
+		"A call_started +15550004 ext dir=inbound ani=+15550004 dnis=18005550100",
+		"A queued queue=support@default",
+		"A alerting 1001 queue=support@default",
+		"A dequeued queue=support@default cause=call_abandoned",
+		"A connection_cleared +15550004 ext cause=normal_clearing",
+		"A call_cleared cause=normal_clearing",
+	)
+}
+
+// attXferStart plays att_xfer on agent leg B (caller A) to user/1004 on leg C, answered.
+func (s *simSwitch) attXferStart() {
+	s.inboundQueued("A", "+15550005")
+	s.agentLeg("A", "B", "1001", true)
+	s.send("CHANNEL_EXECUTE", "B", "Application", "att_xfer", "Application-Data", "user/1004",
+		"Application-UUID", "Q", "variable_soft_holding_uuid", "A")
+	s.send("CHANNEL_CREATE", "C", "Call-Direction", "outbound", "Caller-Destination-Number", "1004",
+		"variable_dialed_user", "1004", "variable_originating_leg_uuid", "B")
+	s.send("CHANNEL_ANSWER", "C")
+	s.send("CHANNEL_BRIDGE", "B", "Bridge-A-Unique-ID", "B", "Bridge-B-Unique-ID", "C", "Other-Leg-Unique-ID", "C")
+}
+
+// TestAttXferCompleted: the agent hangs up after talking to 1004; att_xfer bridges the
+// target (now the A side) to the caller. The consultation is call B; transferred names it.
+func TestAttXferCompleted(t *testing.T) {
+	s := newSim(t)
+	s.attXferStart()
+	s.hangup("B", "NORMAL_CLEARING")
+	s.send("CHANNEL_UNBRIDGE", "B", "Bridge-A-Unique-ID", "B", "Bridge-B-Unique-ID", "C")
+	s.send("CHANNEL_BRIDGE", "C", "Bridge-A-Unique-ID", "C", "Bridge-B-Unique-ID", "A", "Other-Leg-Unique-ID", "A",
+		"variable_att_xfer_result", "success")
+	s.hangup("A", "NORMAL_CLEARING")
+	s.hangup("C", "NORMAL_CLEARING")
+	s.expect(
+		"A call_started +15550005 ext dir=inbound ani=+15550005 dnis=18005550100",
+		"A queued queue=support@default",
+		"A alerting 1001 queue=support@default",
+		"A dequeued queue=support@default",
+		"A connected 1001 queue=support@default",
+		"A held 1001",
+		"B call_started 1001 dir=internal tenant=acme ani=1001 dnis=1004 consult_of=A",
+		"B alerting 1004",
+		"B connected 1004",
+		"B connected 1001",
+		"A transferred consult=B from=1001 to=1004",
+		"A connection_cleared +15550005 ext cause=normal_clearing",
+		"A call_cleared cause=normal_clearing",
+	)
+}
+
+// TestAttXferCancelled: the target hangs up; att_xfer returns and the agent has the caller
+// back.
+func TestAttXferCancelled(t *testing.T) {
+	s := newSim(t)
+	s.attXferStart()
+	s.hangup("C", "NORMAL_CLEARING")
+	s.send("CHANNEL_UNBRIDGE", "B", "Bridge-A-Unique-ID", "B", "Bridge-B-Unique-ID", "C")
+	s.send("CHANNEL_EXECUTE_COMPLETE", "B", "Application", "att_xfer")
+	s.expect(
+		"A call_started +15550005 ext dir=inbound ani=+15550005 dnis=18005550100",
+		"A queued queue=support@default",
+		"A alerting 1001 queue=support@default",
+		"A dequeued queue=support@default",
+		"A connected 1001 queue=support@default",
+		"A held 1001",
+		"B call_started 1001 dir=internal tenant=acme ani=1001 dnis=1004 consult_of=A",
+		"B alerting 1004",
+		"B connected 1004",
+		"B connected 1001",
+		"B connection_cleared 1004 cause=normal_clearing",
+		"B call_cleared cause=normal_clearing",
+		"A retrieved 1001",
+	)
+}
+
+// TestTransferTargetKeepsCall: a leg that joins by Other-Leg-Unique-ID (no
+// originating_leg_uuid) still joins the conversation, and a stray leg never seen created is
+// ignored.
+func TestTransferTargetKeepsCall(t *testing.T) {
+	s := newSim(t)
+	s.inboundQueued("A", "+15550006")
+	s.send("CHANNEL_CREATE", "C", "Call-Direction", "outbound", "Caller-Destination-Number", "15557654321",
+		"Other-Leg-Unique-ID", "A")
+	s.send("CHANNEL_ANSWER", "Z")
+	s.expect(
+		"A call_started +15550006 ext dir=inbound ani=+15550006 dnis=18005550100",
+		"A queued queue=support@default",
+		"A alerting 15557654321 ext",
+	)
+}

@@ -1,0 +1,85 @@
+package pbxtest_test
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/asterisk"
+	"github.com/callbridge/callbridge/capture"
+	"github.com/callbridge/callbridge/pbxtest"
+)
+
+// asteriskBinding binds the kit to the Asterisk driver and the recordings of a real Asterisk
+// 22 in shared/fixtures/asterisk-22 (casts from its README).
+func asteriskBinding(t testing.TB) pbxtest.Binding {
+	acme := func(c pbxtest.Cast) pbxtest.Cast {
+		c.Tenant = "acme"
+		if c.DNIS == "" {
+			c.DNIS = "18005550100"
+		}
+		return c
+	}
+	return pbxtest.Binding{
+		Name:         "asterisk-22",
+		FixtureSet:   "asterisk-22",
+		Provisioning: example(t, "asterisk-22.yaml"),
+		NewServer: func(recs []capture.Record, logger *slog.Logger) pbxtest.Server {
+			return capture.NewAMIServer([]capture.Script{{Records: recs}}, capture.ServerOptions{Logger: logger})
+		},
+		NewDriver: func(addr string, _ callbridge.Directory, logger *slog.Logger) callbridge.Driver {
+			return asterisk.New(asterisk.Config{Addr: addr, Username: "cti", Secret: "cti-secret", Logger: logger})
+		},
+		Start: amiStart,
+		Recordings: map[string]pbxtest.Recording{
+			pbxtest.InboundAnswered: {File: "inbound-answered.ami.jsonl", Cast: acme(pbxtest.Cast{
+				Agent: "1001", Device: "1001", Queue: "acme-support", ANI: "+15551230001",
+				Data: map[string]string{"IVR_REASON": "billing", "IVR_ACCOUNT": "12345", "IVR_LANG": "en"},
+			})},
+			pbxtest.AbandonedInQueue: {File: "inbound-abandon.ami.jsonl", Cast: pbxtest.Cast{
+				Tenant: "globex", Queue: "globex-sales", ANI: "+15551230003", DNIS: "18005550200",
+			}},
+			pbxtest.AgentHangup: {File: "inbound-agent-hangup.ami.jsonl", Cast: pbxtest.Cast{
+				Tenant: "globex", Agent: "2001", Device: "2001", Queue: "globex-sales", ANI: "+15551230002", DNIS: "18005550200",
+				Data: map[string]string{"IVR_REASON": "sales", "IVR_ACCOUNT": "67890"},
+			}},
+			pbxtest.BlindTransfer: {File: "blind-transfer.ami.jsonl", Cast: acme(pbxtest.Cast{
+				Agent: "1001", Device: "1001", Agent2: "1002", Device2: "1002", ANI: "+15551230004",
+				Data: map[string]string{"IVR_ACCOUNT": "24680", "IVR_REASON": "billing"},
+			})},
+			pbxtest.HoldRetrieve: {File: "hold-retrieve-b.ami.jsonl", Cast: acme(pbxtest.Cast{
+				Agent: "1002", Device: "1002", ANI: "+15551230022",
+			})},
+			pbxtest.ClickToCall: {File: "click-to-call.ami.jsonl", Cast: acme(pbxtest.Cast{
+				Agent: "1003", Device: "1003", Customer: "15557654321",
+			})},
+			pbxtest.AgentStateChange: {File: "agent-state.ami.jsonl", Cast: acme(pbxtest.Cast{
+				Agent: "1010", Device: "1010", NotReadyReason: "lunch",
+			})},
+		},
+	}
+}
+
+// amiStart is the Timestamp of the first AMI event with one.
+func amiStart(recs []capture.Record) time.Time {
+	for _, r := range recs {
+		if r.Dir != capture.DirIn {
+			continue
+		}
+		if i := bytes.Index([]byte(r.Raw), []byte("\r\nTimestamp: ")); i >= 0 {
+			var sec, frac int64
+			if _, err := fmt.Sscanf(r.Raw[i+len("\r\nTimestamp: "):], "%d.%d", &sec, &frac); err == nil {
+				return time.Unix(sec, 0).UTC()
+			}
+		}
+	}
+	return time.Time{}
+}
+
+// TestAsteriskConformance runs the kit against the Asterisk driver.
+func TestAsteriskConformance(t *testing.T) {
+	pbxtest.Run(t, asteriskBinding(t))
+}

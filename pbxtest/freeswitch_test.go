@@ -1,0 +1,92 @@
+package pbxtest_test
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/capture"
+	"github.com/callbridge/callbridge/freeswitch"
+	"github.com/callbridge/callbridge/freeswitch/esl"
+	"github.com/callbridge/callbridge/pbxtest"
+)
+
+// freeswitchBinding binds the kit to the FreeSWITCH driver and the recordings of a real
+// FreeSWITCH 1.10 in shared/fixtures/freeswitch-1.10 (casts from its README), subscribing
+// with format ("plain" or "json"; the replay server re-encodes the plain recordings for a
+// JSON client).
+func freeswitchBinding(t testing.TB, format string) pbxtest.Binding {
+	acme := func(c pbxtest.Cast) pbxtest.Cast {
+		c.Tenant, c.DNIS = "acme", "18005550100"
+		return c
+	}
+	return pbxtest.Binding{
+		Name:         "freeswitch-1.10 (event " + format + ")",
+		FixtureSet:   "freeswitch-1.10",
+		Provisioning: example(t, "freeswitch-1.10.yaml"),
+		NewServer: func(recs []capture.Record, logger *slog.Logger) pbxtest.Server {
+			return capture.NewESLServer([]capture.Script{{Records: recs}}, capture.ServerOptions{Logger: logger})
+		},
+		NewDriver: func(addr string, dir callbridge.Directory, logger *slog.Logger) callbridge.Driver {
+			return freeswitch.New(freeswitch.Config{Addr: addr, Password: "ClueCon", Format: format, Logger: logger, Queues: queues(dir)})
+		},
+		Start: eslStart,
+		Recordings: map[string]pbxtest.Recording{
+			pbxtest.InboundAnswered: {File: "fs-inbound-answered.esl.jsonl", Cast: acme(pbxtest.Cast{
+				Agent: "1001", Device: "1001", Queue: "support@default", ANI: "+15551230001",
+				Data: map[string]string{"ivr_reason": "billing", "ivr_account": "12345", "ivr_lang": "en"},
+			})},
+			pbxtest.AbandonedInQueue: {File: "fs-inbound-abandon.esl.jsonl", Cast: acme(pbxtest.Cast{
+				Queue: "support@default", ANI: "+15551230003",
+				Data: map[string]string{"ivr_reason": "sales", "ivr_account": "67890"},
+			})},
+			pbxtest.BlindTransfer: {File: "fs-blind-transfer.esl.jsonl", Cast: acme(pbxtest.Cast{
+				Agent: "1001", Device: "1001", Agent2: "1002", Device2: "1002", ANI: "+15551230004",
+				Data: map[string]string{"ivr_account": "24680", "ivr_reason": "support"},
+			})},
+			pbxtest.HoldRetrieve: {File: "fs-hold.esl.jsonl", Cast: acme(pbxtest.Cast{
+				Agent: "1001", Device: "1001", ANI: "+15551230006",
+				Data: map[string]string{"ivr_account": "11223"},
+			})},
+			pbxtest.ClickToCall: {File: "fs-click-to-call.esl.jsonl", Cast: acme(pbxtest.Cast{
+				Agent: "1003", Device: "1003", Customer: "15557654321",
+			})},
+			pbxtest.AgentStateChange: {File: "fs-agent-state.esl.jsonl", Cast: acme(pbxtest.Cast{
+				Agent: "1001", Device: "1001", NotReadyReason: freeswitch.DefaultBreakReason,
+			})},
+		},
+		Missing: map[string]string{
+			pbxtest.AgentHangup: "the public FreeSWITCH 1.10 recordings have no call the agent hangs up first " +
+				"(README scenarios: in every recorded call the caller or the customer hangs up)",
+		},
+	}
+}
+
+// eslStart is the Event-Date-Timestamp of the first event.
+func eslStart(recs []capture.Record) time.Time {
+	for _, r := range recs {
+		if r.Dir != capture.DirIn {
+			continue
+		}
+		f, err := esl.ParseFrame(r.Raw)
+		if err != nil || !f.IsEvent() {
+			continue
+		}
+		if ev, err := f.Event(); err == nil && !ev.Time().IsZero() {
+			return ev.Time().Truncate(time.Second)
+		}
+	}
+	return time.Time{}
+}
+
+// TestFreeSWITCHConformance runs the kit against the FreeSWITCH driver, subscribed with
+// "event plain ALL" as the recordings were made.
+func TestFreeSWITCHConformance(t *testing.T) {
+	pbxtest.Run(t, freeswitchBinding(t, esl.FormatPlain))
+}
+
+// TestFreeSWITCHConformanceJSON runs the kit again with "event json ALL".
+func TestFreeSWITCHConformanceJSON(t *testing.T) {
+	pbxtest.Run(t, freeswitchBinding(t, esl.FormatJSON))
+}
