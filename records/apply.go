@@ -412,6 +412,11 @@ func (a *applier) agentLeft(ctx context.Context, tenant callbridge.TenantID, age
 func (a *applier) agentStateChanged(ctx context.Context, ev callbridge.WireEvent, ag *callbridge.Agent) error {
 	tenant := ev.Tenant
 	when := ev.Time.UTC()
+	// A change of only the requested next state ("not ready after this call") repeats the
+	// state with its old Since: the period goes on, so it is not a new history row.
+	if ag.State == ag.PreviousState && !ag.Since.IsZero() && ag.Since.Before(when) {
+		return nil
+	}
 	if err := a.tx.AddAgentState(ctx, callbridge.AgentStateRecord{
 		ID: ids.New("as_", when), Tenant: tenant, Agent: ag.ID, Device: ag.Device, State: ag.State,
 		Reason: ag.Reason, PreviousState: ag.PreviousState, StartedAt: when,

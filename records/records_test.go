@@ -2,8 +2,11 @@ package records_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/callbridge/callbridge"
 )
@@ -194,5 +197,56 @@ func TestRecordsOfClickToDial(t *testing.T) {
 	rec = w.waitRecord(busy, "complete", func(r callbridge.CallRecord) bool { return r.Complete })
 	if rec.Result != callbridge.ResultFailed || rec.Cause != callbridge.CauseBusy || rec.TalkSeconds != 0 {
 		t.Fatalf("busy call record: %+v", rec)
+	}
+}
+
+// TestNextStateRequestKeepsThePeriod: an agent on a call who asks to be "not ready after this
+// call" changes only their next state; the history keeps one busy period, then wrap-up, then
+// not_ready with the requested reason.
+func TestNextStateRequestKeepsThePeriod(t *testing.T) {
+	w := newWorld(t)
+	w.consume(nil)
+	alice := func(name callbridge.CommandName) callbridge.Command {
+		return callbridge.Command{Name: name, Agent: "alice"}
+	}
+	w.at(0)
+	cmd := alice(callbridge.CmdSetAgentState)
+	cmd.State = callbridge.AgentReady
+	w.do(cmd)
+	w.at(10)
+	id := w.inject("+15551230001", nil)
+	w.at(20)
+	cmd = alice(callbridge.CmdAnswerCall)
+	cmd.CallID = id
+	w.do(cmd)
+	w.at(30)
+	cmd = alice(callbridge.CmdSetAgentState)
+	cmd.State, cmd.Reason = callbridge.AgentNotReady, "break"
+	w.do(cmd)
+	w.at(50)
+	cmd = alice(callbridge.CmdClearConnection)
+	cmd.CallID = id
+	w.do(cmd)
+	w.at(60)
+	w.waitRecord(id, "complete", func(r callbridge.CallRecord) bool { return r.Complete })
+
+	var got []string
+	for range 100 {
+		states, _, err := w.store.AgentStates(context.Background(), "acme", callbridge.AgentStateFilter{Agent: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = got[:0]
+		for i := len(states) - 1; i >= 0; i-- {
+			got = append(got, fmt.Sprintf("%s:%s@%d", states[i].State, states[i].Reason, int(states[i].StartedAt.Sub(t0).Seconds())))
+		}
+		if len(got) > 0 && strings.HasPrefix(got[len(got)-1], "not_ready") {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	want := []string{"ready:@0", "busy:@13", "working_after_call:@50", "not_ready:break@60"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("alice's states\n got %v\nwant %v", got, want)
 	}
 }
