@@ -176,6 +176,10 @@ func (p *PBX) removeParty(pa *party) {
 		if len(d.conns) == 0 {
 			if pa.answered {
 				d.idleSince = p.now
+				if w := p.wrapUpTime(c); w > 0 {
+					d.wrapUntil = p.now.Add(w)
+					p.schedule(w, tWrapUp, nil, nil, nil)
+				}
 			}
 			p.dirty = true
 		}
@@ -397,7 +401,7 @@ func (p *PBX) dispatch() {
 			if c == nil || (best != nil && !c.queuedAt.Before(best.queuedAt)) {
 				continue
 			}
-			if m := q.pick(c); m != nil {
+			if m := q.pick(c, p.now); m != nil {
 				best, bestM = c, m
 			}
 		}
@@ -424,16 +428,16 @@ func (q *queue) nextToOffer() *call {
 	return nil
 }
 
-// pick returns the member of q to offer c to: free, unpaused, not yet tried for c in this
+// pick returns the member of q to offer c to: free, unpaused, out of wrap-up, not yet tried for c in this
 // round if possible, idle longest (ties: directory order). Nil when no member is free.
-func (q *queue) pick(c *call) *member {
+func (q *queue) pick(c *call, now time.Time) *member {
 	var best, bestTried *member
 	better := func(a, b *member) bool {
 		return b == nil || a.dev.idleSince.Before(b.dev.idleSince) ||
 			(a.dev.idleSince.Equal(b.dev.idleSince) && a.dev.order < b.dev.order)
 	}
 	for _, m := range q.members {
-		if m.paused || len(m.dev.conns) > 0 || m.dev.unregistered {
+		if m.paused || len(m.dev.conns) > 0 || m.dev.unregistered || m.dev.wrapUntil.After(now) {
 			continue
 		}
 		if m.dev.in(c.tried) {
@@ -508,4 +512,13 @@ func (p *PBX) memberEvent(m *member, on bool) {
 		ev.Paused, ev.Reason = m.paused, m.reason
 	}
 	p.emit(ev)
+}
+
+// wrapUpTime is the wrap-up a member who handled c gets with HonourWrapUp: the wrap-up of
+// the queue c came through (QueueConfig.WrapUpSeconds, else the tenant's), 0 otherwise.
+func (p *PBX) wrapUpTime(c *call) time.Duration {
+	if !p.cfg.HonourWrapUp || c.queue == nil {
+		return 0
+	}
+	return p.wrapUp[c.queue.name]
 }

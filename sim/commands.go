@@ -650,5 +650,11 @@ func (p *PBX) pause(d *device, qs []*queue, paused bool, reason string) error {
 	for _, m := range ms {
 		p.pauseMember(m, paused, reason)
 	}
+	if !paused && !d.wrapUntil.IsZero() {
+		// Going ready ends the wrap-up early (Asterisk keeps wrapuptime; callbridge's agents
+		// end wrap-up themselves, and the engine unpauses them when they do).
+		d.wrapUntil = time.Time{}
+		p.dirty = true
+	}
 	return nil
 }

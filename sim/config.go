@@ -31,6 +31,12 @@ const TelsetPauseReason = "dnd"
 // Config configures a simulated PBX. Zero durations take the defaults above; negative
 // durations are reported by Validate and replaced by the defaults.
 type Config struct {
+	// HonourWrapUp makes the queues keep a member who finished a queue call out of the
+	// rotation for the queue's wrap-up time (QueueConfig.WrapUpSeconds, else the tenant's), as
+	// Asterisk's queues.conf `wrapuptime` does, so that no call is offered between the hang-up
+	// and the wrap-up pause callbridge sends. Unpausing the member ends it early (the agent
+	// went ready before the timer). Off by default: the model tests drive the queues alone.
+	HonourWrapUp bool
 	// Directory gives the switch its devices and routing: every user with a Device is an agent
 	// phone (device ids are switch-wide: the first tenant that names a device owns it), every
 	// tenant's queues are ACD queues, and DIDs[i] routes to Queues[i] (or to Queues[0] when the

@@ -31,7 +31,8 @@ type PBX struct {
 	tenantBy map[callbridge.TenantID]*tenant
 	devices  []*device // directory order
 	deviceBy map[callbridge.DeviceID]*device
-	queues   []*queue // directory order
+	queues   []*queue                               // directory order
+	wrapUp   map[callbridge.QueueName]time.Duration // HonourWrapUp: per queue
 	queueBy  map[callbridge.QueueName]*queue
 	didRoute map[string]*queue
 	calls    map[string]*call // started or scheduled calls, by PBXCallID
@@ -71,6 +72,8 @@ type device struct {
 	// unregistered: the phone is not registered (SetRegistered): the queues skip it and
 	// nobody can call it.
 	unregistered bool
+	// wrapUntil: with HonourWrapUp, the queues skip the device until then.
+	wrapUntil time.Time
 }
 
 type queue struct {
@@ -102,6 +105,7 @@ func NewPBX(cfg Config) *PBX {
 		queueBy:  map[callbridge.QueueName]*queue{},
 		didRoute: map[string]*queue{},
 		calls:    map[string]*call{},
+		wrapUp:   map[callbridge.QueueName]time.Duration{},
 	}
 	for _, tc := range cfg.Directory.Tenants {
 		if _, dup := p.tenantBy[tc.ID]; dup || !callbridge.ValidToken(string(tc.ID)) {
@@ -115,6 +119,11 @@ func NewPBX(cfg Config) *PBX {
 				continue
 			}
 			q := &queue{name: qc.Name, tenant: tn}
+			wrap := tc.WrapUpSeconds
+			if qc.WrapUpSeconds != nil {
+				wrap = *qc.WrapUpSeconds
+			}
+			p.wrapUp[q.name] = time.Duration(wrap) * time.Second
 			tn.queues = append(tn.queues, q)
 			p.queues = append(p.queues, q)
 			p.queueBy[q.name] = q
@@ -273,6 +282,8 @@ func (p *PBX) fire(t *timer) {
 	case tAnswer:
 		t.party.answer = nil
 		p.answer(t.party)
+	case tWrapUp:
+		p.dirty = true // the member may take calls again: dispatch
 	}
 }
 

@@ -16,6 +16,7 @@ const (
 	tTalk                          // the outside party hangs up
 	tRing                          // an alerting party was not answered in time
 	tAnswer                        // an alerting party answers by itself (phone, customer)
+	tWrapUp                        // a member's wrap-up time (HonourWrapUp) is over
 )
 
 // timer is one pending deadline. at orders timers; seq breaks ties in scheduling order, so

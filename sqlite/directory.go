@@ -2,169 +2,27 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
 
 	"github.com/callbridge/callbridge"
 )
 
-// Directory returns every tenant with its DIDs, attached data keys, reason codes, queues and
-// users, read in one transaction. Tenants are ordered by id, queues by name, users by
-// username; DIDs, attached data keys, reason codes and a user's queues keep the order they
-// were provisioned in. Tenant lists are empty slices, never nil; a user without queues has nil
-// Queues. Users carry no password or hash. Errors: a wrapped SQLite error or ctx's error.
+// Provision implements callbridge.Store: it validates p, hashes clear passwords (keeping a
+// stored hash that still matches), and upserts every tenant, queue and user of p in one
+// transaction (internal/sqlstore, shared with PostgreSQL). Errors: *callbridge.Error with code
+// invalid for a bad document, with nothing changed; otherwise a wrapped SQLite error or ctx's
+// error, also with nothing changed.
+func (db *DB) Provision(ctx context.Context, p callbridge.Provisioning) error {
+	return db.shared().Provision(ctx, p)
+}
+
+// Directory implements callbridge.Store: every tenant with DIDs, attached-data keys, reason
+// codes, queues and users (no passwords), in a deterministic order.
 func (db *DB) Directory(ctx context.Context) (callbridge.Directory, error) {
-	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return callbridge.Directory{}, fmt.Errorf("directory: %w", err)
-	}
-	defer tx.Rollback()
-	r := reader{ctx: ctx, tx: tx}
-
-	var dir callbridge.Directory
-	index := make(map[callbridge.TenantID]int)
-	r.each("SELECT id, name, wrap_up_seconds FROM tenants ORDER BY id", func(rows *sql.Rows) error {
-		var t callbridge.TenantConfig
-		if err := rows.Scan(&t.ID, &t.Name, &t.WrapUpSeconds); err != nil {
-			return err
-		}
-		t.DIDs, t.AttachedData, t.ReasonCodes = []string{}, []string{}, []string{}
-		t.Queues, t.Users = []callbridge.QueueConfig{}, []callbridge.UserConfig{}
-		index[t.ID] = len(dir.Tenants)
-		dir.Tenants = append(dir.Tenants, t)
-		return nil
-	})
-	// tenantOf returns the tenant a child row belongs to; foreign keys guarantee it exists.
-	tenantOf := func(id callbridge.TenantID) *callbridge.TenantConfig { return &dir.Tenants[index[id]] }
-
-	r.each("SELECT tenant, did FROM tenant_dids ORDER BY tenant, position", func(rows *sql.Rows) error {
-		var id callbridge.TenantID
-		var did string
-		if err := rows.Scan(&id, &did); err != nil {
-			return err
-		}
-		t := tenantOf(id)
-		t.DIDs = append(t.DIDs, did)
-		return nil
-	})
-	r.each("SELECT tenant, name FROM tenant_attached_data_keys ORDER BY tenant, position", func(rows *sql.Rows) error {
-		var id callbridge.TenantID
-		var key string
-		if err := rows.Scan(&id, &key); err != nil {
-			return err
-		}
-		t := tenantOf(id)
-		t.AttachedData = append(t.AttachedData, key)
-		return nil
-	})
-	r.each("SELECT tenant, code FROM tenant_reason_codes ORDER BY tenant, position", func(rows *sql.Rows) error {
-		var id callbridge.TenantID
-		var code string
-		if err := rows.Scan(&id, &code); err != nil {
-			return err
-		}
-		t := tenantOf(id)
-		t.ReasonCodes = append(t.ReasonCodes, code)
-		return nil
-	})
-	r.each("SELECT tenant, name, wrap_up_seconds FROM queues ORDER BY tenant, name", func(rows *sql.Rows) error {
-		var id callbridge.TenantID
-		var q callbridge.QueueConfig
-		var wrap sql.NullInt64
-		if err := rows.Scan(&id, &q.Name, &wrap); err != nil {
-			return err
-		}
-		if wrap.Valid {
-			n := int(wrap.Int64)
-			q.WrapUpSeconds = &n
-		}
-		t := tenantOf(id)
-		t.Queues = append(t.Queues, q)
-		return nil
-	})
-	type userPos struct{ tenant, user int }
-	users := make(map[userKey]userPos)
-	r.each("SELECT tenant, username, role, name, device, interface FROM users ORDER BY tenant, username", func(rows *sql.Rows) error {
-		var id callbridge.TenantID
-		var u callbridge.UserConfig
-		var device sql.NullString
-		if err := rows.Scan(&id, &u.Username, &u.Role, &u.Name, &device, &u.Interface); err != nil {
-			return err
-		}
-		u.Device = callbridge.DeviceID(device.String)
-		t := tenantOf(id)
-		users[userKey{id, u.Username}] = userPos{index[id], len(t.Users)}
-		t.Users = append(t.Users, u)
-		return nil
-	})
-	r.each("SELECT tenant, username, queue FROM user_queues ORDER BY tenant, username, position", func(rows *sql.Rows) error {
-		var k userKey
-		var q callbridge.QueueName
-		if err := rows.Scan(&k.tenant, &k.username, &q); err != nil {
-			return err
-		}
-		pos := users[k]
-		u := &dir.Tenants[pos.tenant].Users[pos.user]
-		u.Queues = append(u.Queues, q)
-		return nil
-	})
-	if r.err != nil {
-		return callbridge.Directory{}, fmt.Errorf("directory: %w", r.err)
-	}
-	return dir, nil
+	return db.shared().Directory(ctx)
 }
 
-// FindUsers returns the users named username in every tenant, ordered by tenant, with their
-// password hashes (for login). No such user: an empty result and no error. Errors: a wrapped
-// SQLite error or ctx's error.
+// FindUsers implements callbridge.Store: the users named username in every tenant, with their
+// password hashes, ordered by tenant.
 func (db *DB) FindUsers(ctx context.Context, username string) ([]callbridge.User, error) {
-	if username == "" {
-		return nil, nil
-	}
-	rows, err := db.sql.QueryContext(ctx, `SELECT tenant, username, password_hash, role, name
-		FROM users WHERE username = ? ORDER BY tenant`, username)
-	if err != nil {
-		return nil, fmt.Errorf("find users: %w", err)
-	}
-	defer rows.Close()
-	var out []callbridge.User
-	for rows.Next() {
-		var u callbridge.User
-		if err := rows.Scan(&u.Tenant, &u.Username, &u.PasswordHash, &u.Role, &u.Name); err != nil {
-			return nil, fmt.Errorf("find users: %w", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("find users: %w", err)
-	}
-	return out, nil
-}
-
-// reader runs the queries of one read transaction and keeps the first error; after an error
-// every further call does nothing.
-type reader struct {
-	ctx context.Context
-	tx  *sql.Tx
-	err error
-}
-
-// each calls fn for every row of query.
-func (r *reader) each(query string, fn func(*sql.Rows) error) {
-	if r.err != nil {
-		return
-	}
-	rows, err := r.tx.QueryContext(r.ctx, query)
-	if err != nil {
-		r.err = err
-		return
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			r.err = err
-			return
-		}
-	}
-	r.err = rows.Err()
+	return db.shared().FindUsers(ctx, username)
 }

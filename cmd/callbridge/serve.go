@@ -269,7 +269,7 @@ func (m *Main) natsConn() (*natsgo.Conn, error) {
 func (m *Main) driver(dir callbridge.Directory) (callbridge.Driver, error) {
 	switch {
 	case m.PBX == "sim":
-		return sim.New(sim.Config{Directory: dir, CallInterval: m.SimInterval}, m.Logger.With("component", "sim")), nil
+		return sim.New(sim.Config{Directory: dir, CallInterval: m.SimInterval, HonourWrapUp: true}, m.Logger.With("component", "sim")), nil
 	case strings.HasPrefix(m.PBX, "ami://"):
 		cfg, err := asterisk.ParseURL(m.PBX)
 		if err != nil {
