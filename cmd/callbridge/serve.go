@@ -191,7 +191,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.closers = append(m.closers, nc.Close)
-	evlog, err := cbnats.OpenEventLog(ctx, nc, cbnats.LogConfig{Logger: lg.With("component", "eventlog")})
+	evlog, err := cbnats.OpenEventLog(ctx, nc, cbnats.LogConfig{Logger: lg})
 	if err != nil {
 		return fmt.Errorf("open event log: %w", err)
 	}
