@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	nethttp "net/http"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -169,8 +171,18 @@ type cdpReply struct {
 func startBrowser(t *testing.T, bin string) *browser {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	// Chromium's helper processes can outlive a killed parent and keep writing into the
+	// profile, so the profile is not a t.TempDir (whose removal would then fail the test): the
+	// whole process group is killed, and the profile removed best-effort afterwards.
+	profile, err := os.MkdirTemp("", "callbridge-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.CommandContext(ctx, bin, "--headless=new", "--no-sandbox", "--disable-gpu",
-		"--no-first-run", "--remote-debugging-port=0", "--user-data-dir="+t.TempDir(), "about:blank")
+		"--disable-quic", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--no-first-run", "--remote-debugging-port=0", "--user-data-dir="+profile, "about:blank")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +190,13 @@ func startBrowser(t *testing.T, bin string) *browser {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		for i := 0; i < 20 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
 
 	found := make(chan string, 1)
 	go func() {

@@ -84,7 +84,8 @@ func startBrowser(t *testing.T) *browser {
 		chromedp.Headless,
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
+		// No UserDataDir: chromedp makes a fresh profile and removes it after the browser exits
+		// (a t.TempDir could still be written by helper processes when the test removes it).
 		chromedp.WindowSize(1280, 1000),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),

@@ -56,7 +56,8 @@ func newAMITap(t *testing.T, upstream string) *amiTap {
 				continue
 			}
 			go func() { io.Copy(c, u); c.Close() }()
-			go func() { io.Copy(io.MultiWriter(u, tapWriter{tap}), c); u.Close() }()
+			// Record before forwarding: once the switch answers, the action is already in sent.
+			go func() { io.Copy(io.MultiWriter(tapWriter{tap}, u), c); u.Close() }()
 		}
 	}()
 	return tap
