@@ -142,6 +142,21 @@ func TestAgentPageInBrowser(t *testing.T) {
 	}
 }
 
+// TestAPIDocsInBrowser renders /docs in headless Chromium: Swagger UI from the embedded build
+// (the page's CSP allows no other origin) shows the generated OpenAPI document's operations.
+func TestAPIDocsInBrowser(t *testing.T) {
+	bin := findChromium()
+	if bin == "" {
+		t.Skip("no chromium on PATH")
+	}
+	t.Parallel()
+	h := newServer(t)
+	b := startBrowser(t, bin)
+	b.navigate(h.url + "/docs")
+	b.waitFor(`document.querySelector(".swagger-ui .info .title") !== null && document.querySelector(".swagger-ui .info .title").textContent.includes("callbridge API")`)
+	b.waitFor(`document.body.innerText.includes("/v1/call-records") && document.body.innerText.includes("/v1/webhooks")`)
+}
+
 func findChromium() string {
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
 		if p, err := exec.LookPath(name); err == nil {

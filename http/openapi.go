@@ -18,12 +18,11 @@ import (
 // (github.com/danielgtaylor/huma/v2) on the gateway's own ServeMux: each operation's Go
 // input and output types are its documentation, so the OpenAPI 3.1 document served at
 // /v1/openapi.json (and .yaml) is generated from the code and cannot drift. /docs renders
-// it (Stoplight Elements, loaded from unpkg.com by the browser). The endpoints written
+// it (Swagger UI, embedded: see handleDocs). The endpoints written
 // without huma (login, me, WebSocket, health, availability) are added to the same
 // document by documentPlainRoutes, with schemas generated from their Go types.
 const (
 	openAPIPath = "/v1/openapi"
-	docsPath    = "/docs"
 	// csvContentType is what CSV answers carry. It is registered as a huma format under this
 	// exact key, which Accept negotiation never picks by itself (names are compared without
 	// parameters): only handlers that offer CSV set it.
@@ -116,7 +115,7 @@ func newAPI(mux *nethttp.ServeMux) huma.API {
 		"login (`POST /v1/login`), or a tenant's API key (`cbk_…`) with the scopes the operation " +
 		"needs. Agents use the WebSocket (`/v1/ws`) instead and are refused here."
 	cfg.OpenAPIPath = openAPIPath
-	cfg.DocsPath = docsPath
+	cfg.DocsPath = "" // /docs is served from the embedded build (handleDocs), not a CDN
 	cfg.SchemasPath = ""
 	cfg.CreateHooks = nil // no $schema links in responses
 	cfg.RejectUnknownQueryParameters = true

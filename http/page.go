@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"github.com/callbridge/callbridge"
 	"io/fs"
 	"mime"
 	nethttp "net/http"
@@ -45,7 +46,7 @@ var desktopCSP = strings.Join([]string{
 	"frame-ancestors 'none'",
 }, "; ")
 
-// loadPage reads the desktop and the files under sdk/ and app/ of web.FS. Errors: a missing
+// loadPage reads the desktop and the files under sdk/, app/ and docs/ of web.FS. Errors: a missing
 // app/index.html (a broken build).
 func loadPage() (page, error) {
 	root := web.FS()
@@ -58,7 +59,7 @@ func loadPage() (page, error) {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		if !strings.HasPrefix(name, "sdk/") && !strings.HasPrefix(name, "app/") || name == "app/index.html" {
+		if !strings.HasPrefix(name, "sdk/") && !strings.HasPrefix(name, "app/") && !strings.HasPrefix(name, "docs/") || name == "app/index.html" {
 			return nil
 		}
 		b, err := fs.ReadFile(root, name)
@@ -105,5 +106,28 @@ func (s *Server) handlePage(w nethttp.ResponseWriter, r *nethttp.Request) {
 	w.WriteHeader(nethttp.StatusOK)
 	if r.Method != nethttp.MethodHead {
 		_, _ = w.Write(s.page.html)
+	}
+}
+
+// docsCSP lets the API reference page run only this server's scripts; Swagger UI sets inline
+// styles, and shows inline images.
+const docsCSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+// handleDocs serves GET /docs: the rendered OpenAPI reference (Swagger UI from the embedded
+// web build, reading /v1/openapi.json), so it works without access to the internet.
+func (s *Server) handleDocs(w nethttp.ResponseWriter, r *nethttp.Request) {
+	f, ok := s.page.files["/docs/index.html"]
+	if !ok {
+		s.writeError(w, r, callbridge.Errorf(callbridge.ENotFound, "the API reference is not in this build"))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", docsCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(nethttp.StatusOK)
+	if r.Method != nethttp.MethodHead {
+		_, _ = w.Write(f.body)
 	}
 }

@@ -524,8 +524,15 @@ func TestOpenAPIDocument(t *testing.T) {
 		t.Errorf("GET /v1/openapi.yaml: %d", res.status)
 	}
 	docs := h.do(t, "GET", "/docs", "", nil)
-	if docs.status != 200 || !strings.HasPrefix(docs.header.Get("Content-Type"), "text/html") || !bytes.Contains(docs.body, []byte("/v1/openapi")) {
+	if docs.status != 200 || !strings.HasPrefix(docs.header.Get("Content-Type"), "text/html") || !bytes.Contains(docs.body, []byte("/docs/swagger-ui-bundle.js")) {
 		t.Errorf("GET /docs: %d %s", docs.status, docs.header.Get("Content-Type"))
+	}
+	// The renderer is served from this server (no CDN) and reads this server's document.
+	if res := h.do(t, "GET", "/docs/init.js", "", nil); res.status != 200 || !bytes.Contains(res.body, []byte(`"/v1/openapi.json"`)) {
+		t.Errorf("GET /docs/init.js: %d", res.status)
+	}
+	if res := h.do(t, "GET", "/docs/swagger-ui-bundle.js", "", nil); res.status != 200 || len(res.body) < 100_000 {
+		t.Errorf("GET /docs/swagger-ui-bundle.js: %d, %d bytes", res.status, len(res.body))
 	}
 }
 

@@ -178,7 +178,9 @@ func (s *Server) routes() {
 	m.Handle("GET /v1/agents/{id}/availability", s.requireAuth(false, s.handleAvailability))
 	m.HandleFunc("GET /sdk/", s.handleStatic)
 	m.HandleFunc("GET /app/", s.handleStatic)
-	s.restRoutes(m) // REST API for CRMs, /v1/openapi.json, /docs
+	m.HandleFunc("GET /docs", s.handleDocs)
+	m.HandleFunc("GET /docs/", s.handleStatic)
+	s.restRoutes(m) // REST API for CRMs, /v1/openapi.json
 	m.HandleFunc("/", s.handleNoRoute)
 	s.mux = m
 	s.handler = s.withCORS(m)

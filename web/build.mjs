@@ -1,5 +1,6 @@
 // Builds dist/ from src/: the SDK and the bar as ES modules with type declarations under
-// dist/sdk (served at /sdk/), and the agent desktop under dist/app (served at / and /app/).
+// dist/sdk (served at /sdk/), the agent desktop under dist/app (served at / and /app/), and
+// the API reference page under dist/docs (served at /docs).
 // dist/ is committed and embedded by the Go package web; CI rebuilds it and fails on any
 // difference, so run `npm ci && npm run build` after changing src/.
 import { execFileSync } from "node:child_process";
@@ -41,4 +42,12 @@ await build({ ...common, entryPoints: ["src/app/desktop.ts"], outfile: "dist/app
 execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.sdk.json"], { stdio: "inherit" });
 
 for (const f of ["index.html", "desktop.css"]) cpSync("src/app/" + f, "dist/app/" + f);
+
+// The rendered API reference at /docs: Swagger UI (package swagger-ui-dist, pinned in
+// package.json) served by callbridge itself, reading /v1/openapi.json.
+mkdirSync("dist/docs", { recursive: true });
+for (const f of ["index.html", "init.js"]) cpSync("src/docs/" + f, "dist/docs/" + f);
+for (const f of ["swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "NOTICE"]) {
+  cpSync("node_modules/swagger-ui-dist/" + f, "dist/docs/" + f);
+}
 console.log("built dist/");
