@@ -278,6 +278,15 @@ func TestWSResumeCommandRestartsTheStreamWithoutDuplicates(t *testing.T) {
 	if n := h.log.subscribers(); n != 1 {
 		t.Errorf("subscriptions = %d, want 1 (the old one stopped)", n)
 	}
+
+	// DESIGN.md §4's form, without an id: the reply has no "re", the stream restarts.
+	c.sendRaw(`{"cmd":"resume","params":{"after_seq":5}}`)
+	if r := c.next(); r["ok"] != true || r["re"] != nil {
+		t.Fatalf("resume without id: reply %v, want ok without re", r)
+	}
+	if s := seqs(c.drain()); !reflect.DeepEqual(s, []uint64{6}) {
+		t.Fatalf("after resume from 5 without id: %v, want [6]", s)
+	}
 }
 
 func TestWSEveryConnectionOfAnAgentGetsEveryEvent(t *testing.T) {

@@ -23,7 +23,8 @@ import (
 //
 //	{"id":"c7","cmd":"answer_call","params":{"call_id":"…"}}
 //
-// "id" (a non-empty string of at most maxIDLen bytes) is required; "params" is an object
+// "id" (a non-empty string of at most maxIDLen bytes) is required, except for resume and
+// ping; "params" is an object
 // (absent or null means none). Commands are every callbridge.CommandName plus:
 //
 //	ping    {}                   replies ok at once; counts as a heartbeat
@@ -110,19 +111,28 @@ func parseRequest(data []byte) (request, *callbridge.Error) {
 		}
 		return request{}, invalid("the message is not valid JSON")
 	}
-	rawID, ok := top["id"]
-	if !ok {
-		return request{}, invalid(`"id" is required`)
-	}
 	var req request
-	if err := json.Unmarshal(rawID, &req.id); err != nil {
-		return request{}, invalid(`"id" must be a string`)
-	}
-	switch {
-	case req.id == "":
-		return request{}, invalid(`"id" must not be empty`)
-	case len(req.id) > maxIDLen:
-		return request{}, invalid(`"id" is longer than %d bytes`, maxIDLen)
+	rawID, hasID := top["id"]
+	if hasID {
+		if err := json.Unmarshal(rawID, &req.id); err != nil {
+			return request{}, invalid(`"id" must be a string`)
+		}
+		switch {
+		case req.id == "":
+			return request{}, invalid(`"id" must not be empty`)
+		case len(req.id) > maxIDLen:
+			return request{}, invalid(`"id" is longer than %d bytes`, maxIDLen)
+		}
+	} else {
+		// DESIGN.md §4 sends resume without an id ({"cmd":"resume","params":{"after_seq":41}});
+		// resume and ping may omit it (their reply then has no "re"), every command needs one.
+		var c struct {
+			Cmd string `json:"cmd"`
+		}
+		_ = json.Unmarshal(data, &c)
+		if c.Cmd != cmdResume && c.Cmd != cmdPing {
+			return request{}, invalid(`"id" is required`)
+		}
 	}
 
 	var msg clientMessage
