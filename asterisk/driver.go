@@ -13,6 +13,7 @@ import (
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/asterisk/ami"
+	"github.com/callbridge/callbridge/internal/driverkit"
 )
 
 // Config configures a Driver.
@@ -117,8 +118,7 @@ type Driver struct {
 	running bool
 	up      bool
 
-	emitMu sync.Mutex
-	emit   func(callbridge.SwitchEvent)
+	emitter driverkit.Emitter
 }
 
 var _ callbridge.Driver = (*Driver)(nil)
@@ -181,9 +181,7 @@ func (d *Driver) Run(ctx context.Context, emit func(callbridge.SwitchEvent)) err
 	}
 	d.running, d.client = true, client
 	d.mu.Unlock()
-	d.emitMu.Lock()
-	d.emit = emit
-	d.emitMu.Unlock()
+	d.emitter.Set(emit)
 	defer func() {
 		d.mu.Lock()
 		d.running, d.client, d.conn, d.up = false, nil, nil, false
@@ -196,16 +194,7 @@ func (d *Driver) Run(ctx context.Context, emit func(callbridge.SwitchEvent)) err
 	return err
 }
 
-func (d *Driver) send(evs ...callbridge.SwitchEvent) {
-	if len(evs) == 0 {
-		return
-	}
-	d.emitMu.Lock()
-	defer d.emitMu.Unlock()
-	for _, e := range evs {
-		d.emit(e)
-	}
-}
+func (d *Driver) send(evs ...callbridge.SwitchEvent) { d.emitter.Send(evs...) }
 
 // onEvent runs in the AMI reader goroutine: every event goes through the tracker and its
 // results are emitted before the next frame is read, which is what makes Sync work.
@@ -276,12 +265,9 @@ func (d *Driver) onDisconnect(err error) {
 	if !wasUp {
 		return
 	}
-	reason := "connection closed"
-	if err != nil {
-		reason = err.Error()
-	}
-	d.log.Warn("asterisk: link down", "reason", reason)
-	d.send(callbridge.SwitchEvent{Type: callbridge.SwitchLinkDown, Time: time.Now().UTC(), Reason: reason})
+	down := driverkit.LinkDown(err)
+	d.log.Warn("asterisk: link down", "reason", down.Reason)
+	d.send(down)
 }
 
 // Sync sends a Ping and waits for the answer. Events are emitted from the AMI reader
@@ -291,32 +277,18 @@ func (d *Driver) onDisconnect(err error) {
 // actions only once they have been delivered, so Sync waits for that too. EUnavailable when
 // the link is down.
 func (d *Driver) Sync(ctx context.Context) error {
-	for {
+	var client *ami.Client
+	up := func() bool {
 		d.mu.Lock()
-		client, up := d.client, d.up
-		d.mu.Unlock()
-		if client == nil || !up {
-			return callbridge.Errorf(callbridge.EUnavailable, "not connected to Asterisk")
-		}
-		_, err := client.Action(ctx, ami.Action{Name: "Ping"})
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, ami.ErrNotConnected) || errors.Is(err, ami.ErrClosed) {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return callbridge.Errorf(callbridge.EUnavailable, "Asterisk link lost during Sync")
-		}
-		// Between OnConnect and the delivery of the events buffered during it.
-		t := time.NewTimer(5 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
+		defer d.mu.Unlock()
+		client = d.client
+		return client != nil && d.up
 	}
+	ping := func(ctx context.Context) error {
+		_, err := client.Action(ctx, ami.Action{Name: "Ping"})
+		return err
+	}
+	return driverkit.Sync(ctx, "Asterisk", up, ping, ami.ErrNotConnected, ami.ErrClosed)
 }
 
 // do runs one action on the resynchronised connection (usable from link_up on) and maps its
@@ -330,22 +302,11 @@ func (d *Driver) do(ctx context.Context, a ami.Action) (ami.Response, error) {
 		return ami.Response{}, callbridge.Errorf(callbridge.EUnavailable, "not connected to Asterisk")
 	}
 	resp, err := conn.Action(ctx, a)
-	switch {
-	case err == nil:
-	case callbridge.ErrorCode(err) == callbridge.EInvalid:
-		return resp, err
-	case ctx.Err() != nil:
-		return resp, ctx.Err()
-	default:
-		d.log.Warn("asterisk: action failed", "action", a.Name, "err", err)
-		return resp, callbridge.Errorf(callbridge.EUnavailable, "Asterisk link lost during %s", a.Name)
+	if err != nil {
+		return resp, driverkit.CommandErr(ctx, d.log, "asterisk", "Asterisk", "action", a.Name, err)
 	}
-	if rerr := resp.Err(); rerr != nil {
-		msg := resp.Get("Message")
-		if msg == "" {
-			msg = "refused"
-		}
-		return resp, callbridge.Errorf(callbridge.ESwitchRejected, "Asterisk refused %s: %s", a.Name, msg)
+	if resp.Err() != nil {
+		return resp, driverkit.Rejected("Asterisk", a.Name, resp.Get("Message"))
 	}
 	return resp, nil
 }

@@ -4,18 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/callbridge/callbridge/asterisk/ami"
 )
-
-// amiWriteTimeout bounds each write to a client; a client that stops reading is dropped.
-const amiWriteTimeout = 10 * time.Second
 
 // AMIServer plays AMI recordings over TCP as an Asterisk 22 manager interface would, so the
 // real client and driver code can be tested against recorded traffic.
@@ -44,129 +39,63 @@ const amiWriteTimeout = 10 * time.Second
 // Script.DropAfter closes the connection early. Played(k) is closed once connection k has
 // sent every frame of its script (up to DropAfter, or the failed login's Error).
 type AMIServer struct {
-	scripts []Script
-	opts    ServerOptions
-	log     *slog.Logger
-	srv     *replayServer
-
-	mu    sync.Mutex
-	plans []*amiPlan
+	r *replayer[*amiPlan]
 }
 
 // NewAMIServer returns a server for scripts; Listen checks them and starts it.
 func NewAMIServer(scripts []Script, opts ServerOptions) *AMIServer {
-	s := &AMIServer{scripts: scripts, opts: opts, log: opts.Logger}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	s.srv = newReplayServer(s.log, s.serve)
+	s := &AMIServer{r: newReplayer("AMI", scripts, opts, compileAMI)}
+	s.r.srv = newReplayServer(s.r.log, s.serve)
 	return s
 }
 
 // Listen compiles the scripts and listens on addr ("127.0.0.1:0" in tests); connections are
 // served in the background. It fails when there is no script, a script has no AMI banner,
 // Speed is invalid, or the address cannot be bound.
-func (s *AMIServer) Listen(addr string) error {
-	if len(s.scripts) == 0 {
-		return errors.New("capture: AMI replay server needs at least one script")
-	}
-	if err := s.opts.check(); err != nil {
-		return err
-	}
-	plans := make([]*amiPlan, len(s.scripts))
-	for i, sc := range s.scripts {
-		p, err := compileAMI(sc.Records)
-		if err != nil {
-			return fmt.Errorf("capture: script %d: %w", i, err)
-		}
-		plans[i] = p
-	}
-	s.mu.Lock()
-	s.plans = plans
-	s.mu.Unlock()
-	return s.srv.listen(addr)
-}
+func (s *AMIServer) Listen(addr string) error { return s.r.listen(addr) }
 
 // Addr returns the address the server listens on, e.g. "127.0.0.1:40123" ("" before Listen).
-func (s *AMIServer) Addr() string { return s.srv.addr() }
+func (s *AMIServer) Addr() string { return s.r.srv.addr() }
 
 // Close stops listening, closes every connection and waits for them to end.
-func (s *AMIServer) Close() error { return s.srv.close() }
+func (s *AMIServer) Close() error { return s.r.srv.close() }
 
 // Played returns a channel that is closed when connection n (0-based, in accept order) has
 // sent every frame of its script. It may be called before that connection exists.
-func (s *AMIServer) Played(n int) <-chan struct{} { return s.srv.playedChan(n) }
+func (s *AMIServer) Played(n int) <-chan struct{} { return s.r.srv.playedChan(n) }
 
 // Connections returns how many connections the server has accepted so far.
-func (s *AMIServer) Connections() int { return s.srv.connections() }
+func (s *AMIServer) Connections() int { return s.r.srv.connections() }
 
 func (s *AMIServer) serve(ctx context.Context, nc net.Conn, k int, played func()) {
-	s.mu.Lock()
-	plan := s.plans[min(k, len(s.plans)-1)]
-	script := s.scripts[min(k, len(s.scripts)-1)]
-	s.mu.Unlock()
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	plan, script := s.r.script(k)
 	ss := &amiSession{
-		plan:      plan,
-		nc:        nc,
-		log:       s.log.With("conn", k),
-		speed:     s.opts.Speed,
-		dropAfter: script.DropAfter,
-		played:    played,
-		used:      make([]bool, len(plan.actions)),
-		rewrite:   map[string]string{},
-		reqs:      make(chan ami.Message, 64),
+		session: newSession[ami.Message](nc, s.r.log.With("conn", k), s.r.opts.Speed, script.DropAfter, played),
+		plan:    plan,
+		used:    make([]bool, len(plan.actions)),
+		rewrite: map[string]string{},
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		ss.readRequests(ctx)
-	}()
-	ss.run(ctx)
-	nc.Close()
-	cancel()
-	wg.Wait()
+	ss.handle = ss.answer
+	rd := ami.NewReader(nc)
+	ss.play(ctx, func() (ami.Message, error) {
+		for {
+			m, err := rd.ReadMessage()
+			if errors.Is(err, ami.ErrFrameTooLarge) {
+				ss.log.Warn("replay: client frame too large, dropped")
+				continue
+			}
+			return m, err
+		}
+	}, ss.run)
 }
 
 // amiSession is the playback of one connection. Only run's goroutine writes to nc.
 type amiSession struct {
-	plan      *amiPlan
-	nc        net.Conn
-	log       *slog.Logger
-	speed     float64
-	dropAfter int
-	played    func()
+	session[ami.Message] // sent counts the recorded frames after the banner
 
-	sent    int               // recorded frames sent after the banner
+	plan    *amiPlan
 	used    []bool            // plan.actions already reused
 	rewrite map[string]string // recorded ActionID → the client's, for later async events
-	reqs    chan ami.Message  // the client's actions; closed when it is gone
-}
-
-// errStop ends a session (Logoff, drop, client gone, write failure).
-var errStop = errors.New("stop")
-
-func (ss *amiSession) readRequests(ctx context.Context) {
-	defer close(ss.reqs)
-	rd := ami.NewReader(ss.nc)
-	for {
-		m, err := rd.ReadMessage()
-		if errors.Is(err, ami.ErrFrameTooLarge) {
-			ss.log.Warn("replay: client frame too large, dropped")
-			continue
-		}
-		if err != nil {
-			return
-		}
-		select {
-		case ss.reqs <- m:
-		case <-ctx.Done():
-			return
-		}
-	}
 }
 
 func (ss *amiSession) run(ctx context.Context) {
@@ -200,12 +129,7 @@ func (ss *amiSession) run(ctx context.Context) {
 	if ss.plan.closeAtEnd {
 		return
 	}
-	for {
-		req, ok := ss.next(ctx)
-		if !ok || ss.answer(req) != nil {
-			return
-		}
-	}
+	ss.serveRest(ctx)
 }
 
 // awaitLogin answers actions until the client's Login, and answers that.
@@ -239,7 +163,7 @@ func (ss *amiSession) login(ctx context.Context, id string, hasID bool) error {
 	if pl.login == nil {
 		return ss.write(amiReply(id, hasID, "Message: Authentication accepted\r\n"))
 	}
-	if !sleep(ctx, pacer{speed: ss.speed}.scale(pl.loginDelay)) {
+	if !ss.delay(ctx, pl.loginDelay) {
 		return errStop
 	}
 	if err := ss.writeRecorded(setActionID(pl.login.raw, id, !hasID)); err != nil {
@@ -250,62 +174,6 @@ func (ss *amiSession) login(ctx context.Context, id string, hasID bool) error {
 		return errStop // Asterisk closes the connection after a failed login
 	}
 	return nil
-}
-
-// serveUntil answers the client's actions until due. Actions already waiting are answered
-// first, so at Speed 0 a reply still comes before the next recorded frame.
-func (ss *amiSession) serveUntil(ctx context.Context, due time.Time) error {
-	var t *time.Timer
-	defer func() {
-		if t != nil {
-			t.Stop()
-		}
-	}()
-	for {
-		select {
-		case req, ok := <-ss.reqs:
-			if !ok {
-				return errStop
-			}
-			if err := ss.answer(req); err != nil {
-				return err
-			}
-			continue
-		default:
-		}
-		d := time.Until(due)
-		if d <= 0 {
-			return nil
-		}
-		if t == nil {
-			t = time.NewTimer(d)
-		} else {
-			t.Reset(d)
-		}
-		select {
-		case req, ok := <-ss.reqs:
-			if !ok {
-				return errStop
-			}
-			if err := ss.answer(req); err != nil {
-				return err
-			}
-		case <-t.C:
-			return nil
-		case <-ctx.Done():
-			return errStop
-		}
-	}
-}
-
-// next waits for the client's next action; false when the client is gone or ctx ended.
-func (ss *amiSession) next(ctx context.Context) (ami.Message, bool) {
-	select {
-	case req, ok := <-ss.reqs:
-		return req, ok
-	case <-ctx.Done():
-		return ami.Message{}, false
-	}
 }
 
 // answer replies to one action after login.
@@ -341,29 +209,6 @@ func (ss *amiSession) answer(req ami.Message) error {
 		if err := ss.write(raw); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// writeRecorded writes one recorded frame and applies DropAfter.
-func (ss *amiSession) writeRecorded(raw string) error {
-	if err := ss.write(raw); err != nil {
-		return err
-	}
-	ss.sent++
-	if ss.dropAfter > 0 && ss.sent >= ss.dropAfter {
-		ss.log.Debug("replay: dropping connection", "after", ss.sent)
-		ss.played()
-		return errStop
-	}
-	return nil
-}
-
-func (ss *amiSession) write(raw string) error {
-	_ = ss.nc.SetWriteDeadline(time.Now().Add(amiWriteTimeout))
-	if _, err := ss.nc.Write([]byte(raw)); err != nil {
-		ss.log.Debug("replay: write", "err", err)
-		return errStop
 	}
 	return nil
 }

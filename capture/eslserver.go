@@ -7,18 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/callbridge/callbridge/freeswitch/esl"
 )
-
-// eslWriteTimeout bounds each write to a client; a client that stops reading is dropped.
-const eslWriteTimeout = 10 * time.Second
 
 // eslDisconnectNotice is what FreeSWITCH 1.10 sends before it closes a connection (after
 // exit, after a failed auth; every recording).
@@ -52,22 +47,13 @@ const eslDisconnectNotice = "Content-Type: text/disconnect-notice\nContent-Lengt
 // played count. Played(k) is closed once connection k has sent every frame of its script (up
 // to DropAfter, or the failed auth's answer).
 type ESLServer struct {
-	scripts []Script
-	opts    ServerOptions
-	log     *slog.Logger
-	srv     *replayServer
-
-	mu    sync.Mutex
-	plans []*eslPlan
+	r *replayer[*eslPlan]
 }
 
 // NewESLServer returns a server for scripts; Listen checks them and starts it.
 func NewESLServer(scripts []Script, opts ServerOptions) *ESLServer {
-	s := &ESLServer{scripts: scripts, opts: opts, log: opts.Logger}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	s.srv = newReplayServer(s.log, s.serve)
+	s := &ESLServer{r: newReplayer("ESL", scripts, opts, compileESL)}
+	s.r.srv = newReplayServer(s.r.log, s.serve)
 	return s
 }
 
@@ -75,101 +61,41 @@ func NewESLServer(scripts []Script, opts ServerOptions) *ESLServer {
 // served in the background. It fails when there is no script, a script does not start with
 // auth/request or has a record that is not one ESL frame, Speed is invalid, or the address
 // cannot be bound.
-func (s *ESLServer) Listen(addr string) error {
-	if len(s.scripts) == 0 {
-		return errors.New("capture: ESL replay server needs at least one script")
-	}
-	if err := s.opts.check(); err != nil {
-		return err
-	}
-	plans := make([]*eslPlan, len(s.scripts))
-	for i, sc := range s.scripts {
-		p, err := compileESL(sc.Records)
-		if err != nil {
-			return fmt.Errorf("capture: script %d: %w", i, err)
-		}
-		plans[i] = p
-	}
-	s.mu.Lock()
-	s.plans = plans
-	s.mu.Unlock()
-	return s.srv.listen(addr)
-}
+func (s *ESLServer) Listen(addr string) error { return s.r.listen(addr) }
 
 // Addr returns the address the server listens on ("" before Listen).
-func (s *ESLServer) Addr() string { return s.srv.addr() }
+func (s *ESLServer) Addr() string { return s.r.srv.addr() }
 
 // Close stops listening, closes every connection and waits for them to end.
-func (s *ESLServer) Close() error { return s.srv.close() }
+func (s *ESLServer) Close() error { return s.r.srv.close() }
 
 // Played returns a channel that is closed when connection n (0-based, in accept order) has
 // sent every frame of its script. It may be called before that connection exists.
-func (s *ESLServer) Played(n int) <-chan struct{} { return s.srv.playedChan(n) }
+func (s *ESLServer) Played(n int) <-chan struct{} { return s.r.srv.playedChan(n) }
 
 // Connections returns how many connections the server has accepted so far.
-func (s *ESLServer) Connections() int { return s.srv.connections() }
+func (s *ESLServer) Connections() int { return s.r.srv.connections() }
 
 func (s *ESLServer) serve(ctx context.Context, nc net.Conn, k int, played func()) {
-	s.mu.Lock()
-	plan := s.plans[min(k, len(s.plans)-1)]
-	script := s.scripts[min(k, len(s.scripts)-1)]
-	s.mu.Unlock()
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	plan, script := s.r.script(k)
 	ss := &eslSession{
-		plan:      plan,
-		nc:        nc,
-		log:       s.log.With("conn", k),
-		speed:     s.opts.Speed,
-		dropAfter: script.DropAfter,
-		played:    played,
-		used:      make([]bool, len(plan.commands)),
-		reqs:      make(chan string, 64),
+		session: newSession[string](nc, s.r.log.With("conn", k), s.r.opts.Speed, script.DropAfter, played),
+		plan:    plan,
+		used:    make([]bool, len(plan.commands)),
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		ss.readCommands(ctx)
-	}()
-	ss.run(ctx)
-	nc.Close()
-	cancel()
-	wg.Wait()
+	ss.handle = ss.answer
+	br := bufio.NewReaderSize(nc, 64<<10)
+	ss.play(ctx, func() (string, error) { return readESLCommand(br) }, ss.run)
 }
 
 // eslSession is the playback of one connection. Only run's goroutine writes to nc.
 type eslSession struct {
-	plan      *eslPlan
-	nc        net.Conn
-	log       *slog.Logger
-	speed     float64
-	dropAfter int
-	played    func()
+	session[string] // the client's command lines; sent counts the auth answer and events
 
-	sent       int    // recorded frames sent (the auth answer and events)
+	plan       *eslPlan
 	used       []bool // plan.commands already reused
 	format     string // the client's event format once subscribed ("" before)
 	subscribed bool
-	reqs       chan string // the client's command lines; closed when it is gone
-}
-
-// readCommands reads the client's commands (see readESLCommand) and hands them to run.
-func (ss *eslSession) readCommands(ctx context.Context) {
-	defer close(ss.reqs)
-	br := bufio.NewReaderSize(ss.nc, 64<<10)
-	for {
-		line, err := readESLCommand(br)
-		if err != nil {
-			return
-		}
-		select {
-		case ss.reqs <- line:
-		case <-ctx.Done():
-			return
-		}
-	}
 }
 
 // maxESLCommandLine bounds a command line or header line from a client.
@@ -250,12 +176,7 @@ func (ss *eslSession) run(ctx context.Context) {
 	if ss.plan.closeAtEnd {
 		return
 	}
-	for {
-		req, ok := ss.next(ctx)
-		if !ok || ss.answer(req) != nil {
-			return
-		}
-	}
+	ss.serveRest(ctx)
 }
 
 // awaitAuth answers commands until the client's auth, and answers that.
@@ -285,7 +206,7 @@ func (ss *eslSession) auth(ctx context.Context) error {
 	if pl.auth == nil {
 		return ss.write(eslReply("+OK accepted"))
 	}
-	if !sleep(ctx, pacer{speed: ss.speed}.scale(pl.authDelay)) {
+	if !ss.delay(ctx, pl.authDelay) {
 		return errStop
 	}
 	if err := ss.writeRecorded(pl.auth.raw); err != nil {
@@ -301,61 +222,6 @@ func (ss *eslSession) auth(ctx context.Context) error {
 		return errStop // FreeSWITCH closes the connection after a failed auth
 	}
 	return nil
-}
-
-// serveUntil answers the client's commands until due. Commands already waiting are answered
-// first, so at Speed 0 a reply still comes before the next recorded event.
-func (ss *eslSession) serveUntil(ctx context.Context, due time.Time) error {
-	var t *time.Timer
-	defer func() {
-		if t != nil {
-			t.Stop()
-		}
-	}()
-	for {
-		select {
-		case req, ok := <-ss.reqs:
-			if !ok {
-				return errStop
-			}
-			if err := ss.answer(req); err != nil {
-				return err
-			}
-			continue
-		default:
-		}
-		d := time.Until(due)
-		if d <= 0 {
-			return nil
-		}
-		if t == nil {
-			t = time.NewTimer(d)
-		} else {
-			t.Reset(d)
-		}
-		select {
-		case req, ok := <-ss.reqs:
-			if !ok {
-				return errStop
-			}
-			if err := ss.answer(req); err != nil {
-				return err
-			}
-		case <-t.C:
-			return nil
-		case <-ctx.Done():
-			return errStop
-		}
-	}
-}
-
-func (ss *eslSession) next(ctx context.Context) (string, bool) {
-	select {
-	case req, ok := <-ss.reqs:
-		return req, ok
-	case <-ctx.Done():
-		return "", false
-	}
 }
 
 // answer replies to one command after auth.
@@ -519,29 +385,6 @@ func eventFrame(ev *esl.Event, format string) string {
 		body, ct = ev.EncodeJSON(), esl.TypeEventJSON
 	}
 	return "Content-Length: " + strconv.Itoa(len(body)) + "\nContent-Type: " + ct + "\n\n" + body
-}
-
-// writeRecorded writes one recorded frame and applies DropAfter.
-func (ss *eslSession) writeRecorded(raw string) error {
-	if err := ss.write(raw); err != nil {
-		return err
-	}
-	ss.sent++
-	if ss.dropAfter > 0 && ss.sent >= ss.dropAfter {
-		ss.log.Debug("replay: dropping connection", "after", ss.sent)
-		ss.played()
-		return errStop
-	}
-	return nil
-}
-
-func (ss *eslSession) write(raw string) error {
-	_ = ss.nc.SetWriteDeadline(time.Now().Add(eslWriteTimeout))
-	if _, err := ss.nc.Write([]byte(raw)); err != nil {
-		ss.log.Debug("replay: write", "err", err)
-		return errStop
-	}
-	return nil
 }
 
 // eslReply is a command/reply frame with Reply-Text text.

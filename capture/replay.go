@@ -223,3 +223,203 @@ func (s *replayServer) close() error {
 	s.wg.Wait()
 	return err
 }
+
+// replayWriteTimeout bounds each write to a client; a client that stops reading is dropped.
+const replayWriteTimeout = 10 * time.Second
+
+// replayer is what both replay servers hold: their scripts, compiled to plans of type P by
+// listen, and the TCP server.
+type replayer[P any] struct {
+	proto   string // "AMI", "ESL": for errors
+	scripts []Script
+	opts    ServerOptions
+	log     *slog.Logger
+	srv     *replayServer
+	compile func([]Record) (P, error)
+
+	mu    sync.Mutex
+	plans []P
+}
+
+func newReplayer[P any](proto string, scripts []Script, opts ServerOptions, compile func([]Record) (P, error)) *replayer[P] {
+	r := &replayer[P]{proto: proto, scripts: scripts, opts: opts, log: opts.Logger, compile: compile}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	return r
+}
+
+// listen checks the options, compiles every script and listens on addr.
+func (r *replayer[P]) listen(addr string) error {
+	if len(r.scripts) == 0 {
+		return fmt.Errorf("capture: %s replay server needs at least one script", r.proto)
+	}
+	if err := r.opts.check(); err != nil {
+		return err
+	}
+	plans := make([]P, len(r.scripts))
+	for i, sc := range r.scripts {
+		p, err := r.compile(sc.Records)
+		if err != nil {
+			return fmt.Errorf("capture: script %d: %w", i, err)
+		}
+		plans[i] = p
+	}
+	r.mu.Lock()
+	r.plans = plans
+	r.mu.Unlock()
+	return r.srv.listen(addr)
+}
+
+// script returns the plan and script of connection k: the last ones serve every connection
+// past them.
+func (r *replayer[P]) script(k int) (P, Script) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.plans[min(k, len(r.plans)-1)], r.scripts[min(k, len(r.scripts)-1)]
+}
+
+// session is the protocol-neutral part of the playback of one connection: writes, DropAfter,
+// pacing and the queue of the client's requests (R: an AMI action, an ESL command line),
+// which handle answers. Only the playing goroutine writes to nc.
+type session[R any] struct {
+	nc        net.Conn
+	log       *slog.Logger
+	speed     float64
+	dropAfter int
+	played    func()
+	handle    func(R) error // answers one request
+
+	sent int    // recorded frames sent (what DropAfter counts)
+	reqs chan R // the client's requests; closed when it is gone
+}
+
+func newSession[R any](nc net.Conn, log *slog.Logger, speed float64, dropAfter int, played func()) session[R] {
+	return session[R]{nc: nc, log: log, speed: speed, dropAfter: dropAfter, played: played, reqs: make(chan R, 64)}
+}
+
+// errStop ends a session (Logoff or exit, drop, client gone, write failure).
+var errStop = errors.New("stop")
+
+// play runs one connection: read (the client's next request) feeds the queue from its own
+// goroutine until it fails, while run plays the script; then the connection is closed and
+// both have ended.
+func (ss *session[R]) play(ctx context.Context, read func() (R, error), run func(context.Context)) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(ss.reqs)
+		for {
+			req, err := read()
+			if err != nil {
+				return
+			}
+			select {
+			case ss.reqs <- req:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	run(ctx)
+	ss.nc.Close()
+	cancel()
+	wg.Wait()
+}
+
+// delay waits for a recorded distance of ms, scaled by speed; false when ctx ended first.
+func (ss *session[R]) delay(ctx context.Context, ms int64) bool {
+	return sleep(ctx, pacer{speed: ss.speed}.scale(ms))
+}
+
+// serveUntil answers the client's requests until due. Requests already waiting are answered
+// first, so at Speed 0 a reply still comes before the next recorded frame.
+func (ss *session[R]) serveUntil(ctx context.Context, due time.Time) error {
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for {
+		select {
+		case req, ok := <-ss.reqs:
+			if !ok {
+				return errStop
+			}
+			if err := ss.handle(req); err != nil {
+				return err
+			}
+			continue
+		default:
+		}
+		d := time.Until(due)
+		if d <= 0 {
+			return nil
+		}
+		if t == nil {
+			t = time.NewTimer(d)
+		} else {
+			t.Reset(d)
+		}
+		select {
+		case req, ok := <-ss.reqs:
+			if !ok {
+				return errStop
+			}
+			if err := ss.handle(req); err != nil {
+				return err
+			}
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return errStop
+		}
+	}
+}
+
+// serveRest answers the client's requests until it is gone, ctx ends or an answer stops the
+// session.
+func (ss *session[R]) serveRest(ctx context.Context) {
+	for {
+		req, ok := ss.next(ctx)
+		if !ok || ss.handle(req) != nil {
+			return
+		}
+	}
+}
+
+// next waits for the client's next request; false when the client is gone or ctx ended.
+func (ss *session[R]) next(ctx context.Context) (R, bool) {
+	select {
+	case req, ok := <-ss.reqs:
+		return req, ok
+	case <-ctx.Done():
+		var zero R
+		return zero, false
+	}
+}
+
+// writeRecorded writes one recorded frame and applies DropAfter.
+func (ss *session[R]) writeRecorded(raw string) error {
+	if err := ss.write(raw); err != nil {
+		return err
+	}
+	ss.sent++
+	if ss.dropAfter > 0 && ss.sent >= ss.dropAfter {
+		ss.log.Debug("replay: dropping connection", "after", ss.sent)
+		ss.played()
+		return errStop
+	}
+	return nil
+}
+
+func (ss *session[R]) write(raw string) error {
+	_ = ss.nc.SetWriteDeadline(time.Now().Add(replayWriteTimeout))
+	if _, err := ss.nc.Write([]byte(raw)); err != nil {
+		ss.log.Debug("replay: write", "err", err)
+		return errStop
+	}
+	return nil
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/freeswitch/esl"
+	"github.com/callbridge/callbridge/internal/driverkit"
 )
 
 // Config configures a Driver.
@@ -127,8 +128,7 @@ type Driver struct {
 	running bool
 	up      bool
 
-	emitMu sync.Mutex
-	emit   func(callbridge.SwitchEvent)
+	emitter driverkit.Emitter
 }
 
 var _ callbridge.Driver = (*Driver)(nil)
@@ -179,9 +179,7 @@ func (d *Driver) Run(ctx context.Context, emit func(callbridge.SwitchEvent)) err
 	}
 	d.running, d.client = true, client
 	d.mu.Unlock()
-	d.emitMu.Lock()
-	d.emit = emit
-	d.emitMu.Unlock()
+	d.emitter.Set(emit)
 	defer func() {
 		d.mu.Lock()
 		d.running, d.client, d.conn, d.up = false, nil, nil, false
@@ -194,16 +192,7 @@ func (d *Driver) Run(ctx context.Context, emit func(callbridge.SwitchEvent)) err
 	return err
 }
 
-func (d *Driver) send(evs ...callbridge.SwitchEvent) {
-	if len(evs) == 0 {
-		return
-	}
-	d.emitMu.Lock()
-	defer d.emitMu.Unlock()
-	for _, e := range evs {
-		d.emit(e)
-	}
-}
+func (d *Driver) send(evs ...callbridge.SwitchEvent) { d.emitter.Send(evs...) }
 
 // onEvent runs in the ESL reader goroutine: every event goes through the tracker and its
 // results are emitted before the next frame is read, which is what makes Sync work.
@@ -343,12 +332,9 @@ func (d *Driver) onDisconnect(err error) {
 	if !wasUp {
 		return
 	}
-	reason := "connection closed"
-	if err != nil {
-		reason = err.Error()
-	}
-	d.log.Warn("freeswitch: link down", "reason", reason)
-	d.send(callbridge.SwitchEvent{Type: callbridge.SwitchLinkDown, Time: time.Now().UTC(), Reason: reason})
+	down := driverkit.LinkDown(err)
+	d.log.Warn("freeswitch: link down", "reason", down.Reason)
+	d.send(down)
 }
 
 // Sync sends "api version" and waits for the answer. Events are emitted from the ESL reader
@@ -358,31 +344,18 @@ func (d *Driver) onDisconnect(err error) {
 // through the esl.Client, which takes commands only once they have been delivered, so Sync
 // waits for that too. EUnavailable when the link is down.
 func (d *Driver) Sync(ctx context.Context) error {
-	for {
+	var client *esl.Client
+	up := func() bool {
 		d.mu.Lock()
-		client, up := d.client, d.up
-		d.mu.Unlock()
-		if client == nil || !up {
-			return callbridge.Errorf(callbridge.EUnavailable, "not connected to FreeSWITCH")
-		}
-		_, err := client.API(ctx, esl.KeepAliveCommand)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, esl.ErrNotConnected) || errors.Is(err, esl.ErrClosed) {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return callbridge.Errorf(callbridge.EUnavailable, "FreeSWITCH link lost during Sync")
-		}
-		t := time.NewTimer(5 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
+		defer d.mu.Unlock()
+		client = d.client
+		return client != nil && d.up
 	}
+	ping := func(ctx context.Context) error {
+		_, err := client.API(ctx, esl.KeepAliveCommand)
+		return err
+	}
+	return driverkit.Sync(ctx, "FreeSWITCH", up, ping, esl.ErrNotConnected, esl.ErrClosed)
 }
 
 // do runs one api command on the resynchronised connection and maps its failures to
@@ -417,23 +390,12 @@ func (d *Driver) doBG(ctx context.Context, cmd string) (*esl.Job, error) {
 
 func (d *Driver) mapErr(ctx context.Context, cmd string, replyErr func() error, err error) error {
 	name := firstWord(cmd)
-	switch {
-	case err == nil:
-	case callbridge.ErrorCode(err) == callbridge.EInvalid:
-		return err
-	case ctx.Err() != nil:
-		return ctx.Err()
-	default:
-		d.log.Warn("freeswitch: command failed", "command", name, "err", err)
-		return callbridge.Errorf(callbridge.EUnavailable, "FreeSWITCH link lost during %s", name)
+	if err != nil {
+		return driverkit.CommandErr(ctx, d.log, "freeswitch", "FreeSWITCH", "command", name, err)
 	}
 	var re *esl.ReplyError
 	if errors.As(replyErr(), &re) {
-		msg := re.Message()
-		if msg == "" {
-			msg = "refused"
-		}
-		return callbridge.Errorf(callbridge.ESwitchRejected, "FreeSWITCH refused %s: %s", name, msg)
+		return driverkit.Rejected("FreeSWITCH", name, re.Message())
 	}
 	return nil
 }

@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"math/rand/v2"
-	"sync"
 	"time"
+
+	"github.com/callbridge/callbridge/internal/redial"
 )
 
 // Backoff defaults for ClientConfig fields left zero.
@@ -50,11 +49,7 @@ type ClientConfig struct {
 // with itself or with OnConnect. Events buffered on a connection whose OnConnect fails are
 // dropped with it.
 type Client struct {
-	cfg ClientConfig
-	log *slog.Logger
-
-	mu   sync.Mutex
-	conn *Conn
+	loop *redial.Loop[*Conn, Message]
 }
 
 // NewClient returns a Client for cfg; call Run to connect.
@@ -69,175 +64,41 @@ func NewClient(cfg ClientConfig) *Client {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = cfg.MinBackoff
 	}
-	return &Client{cfg: cfg, log: cfg.Logger.With("pbx", cfg.Addr)}
+	return &Client{loop: redial.New(redial.Config[*Conn, Message]{
+		Prefix:     "ami",
+		Addr:       cfg.Addr,
+		Logger:     cfg.Logger.With("pbx", cfg.Addr),
+		MinBackoff: cfg.MinBackoff,
+		MaxBackoff: cfg.MaxBackoff,
+		MaxBacklog: MaxConnectBacklog,
+		Dial: func(ctx context.Context, onEvent func(Message)) (*Conn, error) {
+			conf := cfg.Config
+			conf.OnEvent = onEvent
+			return Dial(ctx, conf)
+		},
+		Fatal:        func(err error) bool { return errors.Is(err, ErrAuthFailed) },
+		OnEvent:      cfg.OnEvent,
+		OnConnect:    cfg.OnConnect,
+		OnDisconnect: cfg.OnDisconnect,
+	})}
 }
 
 // Run connects and stays connected until ctx ends, then closes the connection and returns
 // ctx.Err(). An ErrAuthFailed on the very first attempt is returned at once (the
 // configuration is wrong); later ones are retried like any other failure, since a switch
 // that is restarting may refuse logins for a moment. Run must not be called twice at once.
-func (c *Client) Run(ctx context.Context) error {
-	backoff := c.cfg.MinBackoff
-	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		started, err := c.connectOnce(ctx)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if attempt == 0 && errors.Is(err, ErrAuthFailed) {
-			return err
-		}
-		if !started.IsZero() && time.Since(started) >= c.cfg.MaxBackoff {
-			backoff = c.cfg.MinBackoff
-		}
-		wait := jitter(backoff)
-		c.log.Warn("ami connection lost; reconnecting", "err", err, "in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		backoff = min(backoff*2, c.cfg.MaxBackoff)
-	}
-}
-
-// connectOnce runs one connection from dial to its end. It returns when the connection went
-// live (zero if it never did) and why it ended.
-func (c *Client) connectOnce(ctx context.Context) (time.Time, error) {
-	g := &eventGate{deliver: c.cfg.OnEvent}
-	cfg := c.cfg.Config
-	cfg.OnEvent = g.event
-	conn, err := Dial(ctx, cfg)
-	if err != nil {
-		return time.Time{}, err
-	}
-	g.mu.Lock()
-	g.onOverflow = func() { conn.Close() }
-	g.mu.Unlock()
-	if c.cfg.OnConnect != nil {
-		if err := c.cfg.OnConnect(ctx, conn); err != nil {
-			conn.Close()
-			<-conn.Done()
-			return time.Time{}, fmt.Errorf("ami: on connect: %w", err)
-		}
-	}
-	if err := g.open(); err != nil {
-		conn.Close()
-		<-conn.Done()
-		return time.Time{}, err
-	}
-	started := time.Now()
-	c.mu.Lock()
-	c.conn = conn
-	c.mu.Unlock()
-	c.log.Info("ami connected", "addr", c.cfg.Addr)
-
-	select {
-	case <-ctx.Done():
-		conn.Close()
-	case <-conn.Done():
-	}
-	<-conn.Done()
-	c.mu.Lock()
-	c.conn = nil
-	c.mu.Unlock()
-	err = conn.Err()
-	if ctx.Err() != nil {
-		err = ctx.Err()
-	}
-	if c.cfg.OnDisconnect != nil {
-		c.cfg.OnDisconnect(err)
-	}
-	return started, err
-}
+func (c *Client) Run(ctx context.Context) error { return c.loop.Run(ctx) }
 
 // Action runs a on the current connection (see Conn.Action). When there is none, or it ends
 // before the response, the error wraps ErrNotConnected.
 func (c *Client) Action(ctx context.Context, a Action) (Response, error) {
-	c.mu.Lock()
-	conn := c.conn
-	c.mu.Unlock()
-	if conn == nil {
+	conn, ok := c.loop.Conn()
+	if !ok {
 		if _, err := a.Encode("x"); err != nil {
 			return Response{}, err
 		}
 		return Response{}, fmt.Errorf("ami: %s: %w", a.Name, ErrNotConnected)
 	}
 	resp, err := conn.Action(ctx, a)
-	if errors.Is(err, ErrClosed) {
-		return resp, fmt.Errorf("%w: %w", ErrNotConnected, err)
-	}
-	return resp, err
-}
-
-// jitter returns a random duration in [d/2, d].
-func jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// eventGate buffers events until open, then passes them straight through.
-type eventGate struct {
-	deliver func(Message)
-
-	mu         sync.Mutex
-	onOverflow func() // set once the Conn exists; closes it
-	live       bool
-	buf        []Message
-	overflow   bool
-}
-
-// event is the Conn's OnEvent (reader goroutine).
-func (g *eventGate) event(m Message) {
-	g.mu.Lock()
-	if !g.live {
-		if len(g.buf) >= MaxConnectBacklog {
-			first, onOverflow := !g.overflow, g.onOverflow
-			g.overflow = true
-			g.mu.Unlock()
-			if first && onOverflow != nil {
-				onOverflow()
-			}
-			return
-		}
-		g.buf = append(g.buf, m)
-		g.mu.Unlock()
-		return
-	}
-	g.mu.Unlock()
-	if g.deliver != nil {
-		g.deliver(m)
-	}
-}
-
-// open delivers the buffered events in order on the calling goroutine, then lets later events
-// through directly. Events that arrive meanwhile are appended and delivered in the same loop,
-// so order holds and deliver is never called concurrently.
-func (g *eventGate) open() error {
-	for {
-		g.mu.Lock()
-		if g.overflow {
-			g.mu.Unlock()
-			return fmt.Errorf("ami: more than %d events while connecting", MaxConnectBacklog)
-		}
-		batch := g.buf
-		g.buf = nil
-		if len(batch) == 0 {
-			g.live = true
-			g.mu.Unlock()
-			return nil
-		}
-		g.mu.Unlock()
-		for _, m := range batch {
-			if g.deliver != nil {
-				g.deliver(m)
-			}
-		}
-	}
+	return resp, redial.NotConnected(err, ErrClosed, ErrNotConnected)
 }

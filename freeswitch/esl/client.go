@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"math/rand/v2"
-	"sync"
 	"time"
+
+	"github.com/callbridge/callbridge/internal/redial"
 )
 
 // Backoff defaults for ClientConfig fields left zero.
@@ -49,11 +48,7 @@ type ClientConfig struct {
 // every change since, and OnEvent is never called concurrently with itself or with OnConnect.
 // Events buffered on a connection whose OnConnect fails are dropped with it.
 type Client struct {
-	cfg ClientConfig
-	log *slog.Logger
-
-	mu   sync.Mutex
-	conn *Conn
+	loop *redial.Loop[*Conn, *Event]
 }
 
 // NewClient returns a Client for cfg; call Run to connect.
@@ -68,7 +63,25 @@ func NewClient(cfg ClientConfig) *Client {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = cfg.MinBackoff
 	}
-	return &Client{cfg: cfg, log: cfg.Logger.With("pbx", cfg.Addr)}
+	return &Client{loop: redial.New(redial.Config[*Conn, *Event]{
+		Prefix:     "esl",
+		Addr:       cfg.Addr,
+		Logger:     cfg.Logger.With("pbx", cfg.Addr),
+		MinBackoff: cfg.MinBackoff,
+		MaxBackoff: cfg.MaxBackoff,
+		MaxBacklog: MaxConnectBacklog,
+		Dial: func(ctx context.Context, onEvent func(*Event)) (*Conn, error) {
+			conf := cfg.Config
+			conf.OnEvent = onEvent
+			return Dial(ctx, conf)
+		},
+		Fatal: func(err error) bool {
+			return errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrAccessDenied)
+		},
+		OnEvent:      cfg.OnEvent,
+		OnConnect:    cfg.OnConnect,
+		OnDisconnect: cfg.OnDisconnect,
+	})}
 }
 
 // Run connects and stays connected until ctx ends, then closes the connection and returns
@@ -76,90 +89,12 @@ func NewClient(cfg ClientConfig) *Client {
 // (the configuration is wrong); later ones are retried like any other failure, since a
 // switch that is restarting may refuse clients for a moment. Run must not be called twice at
 // once.
-func (c *Client) Run(ctx context.Context) error {
-	backoff := c.cfg.MinBackoff
-	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		started, err := c.connectOnce(ctx)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if attempt == 0 && (errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrAccessDenied)) {
-			return err
-		}
-		if !started.IsZero() && time.Since(started) >= c.cfg.MaxBackoff {
-			backoff = c.cfg.MinBackoff
-		}
-		wait := jitter(backoff)
-		c.log.Warn("esl connection lost; reconnecting", "err", err, "in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		backoff = min(backoff*2, c.cfg.MaxBackoff)
-	}
-}
-
-// connectOnce runs one connection from dial to its end. It returns when the connection went
-// live (zero if it never did) and why it ended.
-func (c *Client) connectOnce(ctx context.Context) (time.Time, error) {
-	g := &eventGate{deliver: c.cfg.OnEvent}
-	cfg := c.cfg.Config
-	cfg.OnEvent = g.event
-	conn, err := Dial(ctx, cfg)
-	if err != nil {
-		return time.Time{}, err
-	}
-	g.mu.Lock()
-	g.onOverflow = func() { conn.Close() }
-	g.mu.Unlock()
-	if c.cfg.OnConnect != nil {
-		if err := c.cfg.OnConnect(ctx, conn); err != nil {
-			conn.Close()
-			<-conn.Done()
-			return time.Time{}, fmt.Errorf("esl: on connect: %w", err)
-		}
-	}
-	if err := g.open(); err != nil {
-		conn.Close()
-		<-conn.Done()
-		return time.Time{}, err
-	}
-	started := time.Now()
-	c.mu.Lock()
-	c.conn = conn
-	c.mu.Unlock()
-	c.log.Info("esl connected", "addr", c.cfg.Addr)
-
-	select {
-	case <-ctx.Done():
-		conn.Close()
-	case <-conn.Done():
-	}
-	<-conn.Done()
-	c.mu.Lock()
-	c.conn = nil
-	c.mu.Unlock()
-	err = conn.Err()
-	if ctx.Err() != nil {
-		err = ctx.Err()
-	}
-	if c.cfg.OnDisconnect != nil {
-		c.cfg.OnDisconnect(err)
-	}
-	return started, err
-}
+func (c *Client) Run(ctx context.Context) error { return c.loop.Run(ctx) }
 
 // Conn returns the live connection (nil while connecting or resynchronising).
 func (c *Client) Conn() *Conn {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.conn
+	conn, _ := c.loop.Conn()
+	return conn
 }
 
 // API runs an api command on the live connection (see Conn.API). Without one, or when it
@@ -173,10 +108,7 @@ func (c *Client) API(ctx context.Context, cmd string) (Reply, error) {
 		return Reply{}, fmt.Errorf("esl: api: %w", ErrNotConnected)
 	}
 	r, err := conn.API(ctx, cmd)
-	if errors.Is(err, ErrClosed) {
-		return r, fmt.Errorf("%w: %w", ErrNotConnected, err)
-	}
-	return r, err
+	return r, redial.NotConnected(err, ErrClosed, ErrNotConnected)
 }
 
 // BGAPI runs a bgapi command on the live connection (see Conn.BGAPI and API).
@@ -189,76 +121,5 @@ func (c *Client) BGAPI(ctx context.Context, cmd string) (*Job, error) {
 		return nil, fmt.Errorf("esl: bgapi: %w", ErrNotConnected)
 	}
 	j, err := conn.BGAPI(ctx, cmd)
-	if errors.Is(err, ErrClosed) {
-		return j, fmt.Errorf("%w: %w", ErrNotConnected, err)
-	}
-	return j, err
-}
-
-// jitter returns a random duration in [d/2, d].
-func jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// eventGate buffers events until open, then passes them straight through.
-type eventGate struct {
-	deliver func(*Event)
-
-	mu         sync.Mutex
-	onOverflow func() // set once the Conn exists; closes it
-	live       bool
-	buf        []*Event
-	overflow   bool
-}
-
-// event is the Conn's OnEvent (reader goroutine).
-func (g *eventGate) event(e *Event) {
-	g.mu.Lock()
-	if !g.live {
-		if len(g.buf) >= MaxConnectBacklog {
-			first, onOverflow := !g.overflow, g.onOverflow
-			g.overflow = true
-			g.mu.Unlock()
-			if first && onOverflow != nil {
-				onOverflow()
-			}
-			return
-		}
-		g.buf = append(g.buf, e)
-		g.mu.Unlock()
-		return
-	}
-	g.mu.Unlock()
-	if g.deliver != nil {
-		g.deliver(e)
-	}
-}
-
-// open delivers the buffered events in order on the calling goroutine, then lets later events
-// through directly. Events that arrive meanwhile are appended and delivered in the same loop,
-// so order holds and deliver is never called concurrently.
-func (g *eventGate) open() error {
-	for {
-		g.mu.Lock()
-		if g.overflow {
-			g.mu.Unlock()
-			return fmt.Errorf("esl: more than %d events while connecting", MaxConnectBacklog)
-		}
-		batch := g.buf
-		g.buf = nil
-		if len(batch) == 0 {
-			g.live = true
-			g.mu.Unlock()
-			return nil
-		}
-		g.mu.Unlock()
-		for _, e := range batch {
-			if g.deliver != nil {
-				g.deliver(e)
-			}
-		}
-	}
+	return j, redial.NotConnected(err, ErrClosed, ErrNotConnected)
 }
