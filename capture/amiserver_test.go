@@ -12,6 +12,7 @@ import (
 
 	"github.com/callbridge/callbridge/asterisk/ami"
 	"github.com/callbridge/callbridge/capture"
+	"github.com/callbridge/callbridge/internal/fixtures"
 )
 
 const goodbye = "Response: Goodbye\r\nActionID: bye-1\r\nMessage: Thanks for all the fish.\r\n\r\n"
@@ -47,7 +48,7 @@ func expectedStream(recs []capture.Record) (want string, preLogin []string, clos
 // rest in file order up to the Logoff. Then Logoff gets Goodbye and a close; a failed login
 // closes by itself.
 func TestAMIServerPlaysEveryRecordingExactly(t *testing.T) {
-	for _, path := range amiFixtures(t) {
+	for _, path := range fixtures.Files(t, "asterisk-22", "*.ami.jsonl") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			recs := loadFixture(t, path)
 			want, preLogin, closes := expectedStream(recs)

@@ -1,15 +1,13 @@
 package pbxtest_test
 
 import (
-	"bytes"
-	"fmt"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/asterisk"
 	"github.com/callbridge/callbridge/capture"
+	"github.com/callbridge/callbridge/internal/replay"
 	"github.com/callbridge/callbridge/pbxtest"
 )
 
@@ -33,7 +31,7 @@ func asteriskBinding(t testing.TB) pbxtest.Binding {
 		NewDriver: func(addr string, _ callbridge.Directory, logger *slog.Logger) callbridge.Driver {
 			return asterisk.New(asterisk.Config{Addr: addr, Username: "cti", Secret: "cti-secret", Logger: logger})
 		},
-		Start: amiStart,
+		Start: replay.AMIStart,
 		Recordings: map[string]pbxtest.Recording{
 			pbxtest.InboundAnswered: {File: "inbound-answered.ami.jsonl", Cast: acme(pbxtest.Cast{
 				Agent: "1001", Device: "1001", Queue: "acme-support", ANI: "+15551230001",
@@ -61,22 +59,6 @@ func asteriskBinding(t testing.TB) pbxtest.Binding {
 			})},
 		},
 	}
-}
-
-// amiStart is the Timestamp of the first AMI event with one.
-func amiStart(recs []capture.Record) time.Time {
-	for _, r := range recs {
-		if r.Dir != capture.DirIn {
-			continue
-		}
-		if i := bytes.Index([]byte(r.Raw), []byte("\r\nTimestamp: ")); i >= 0 {
-			var sec, frac int64
-			if _, err := fmt.Sscanf(r.Raw[i+len("\r\nTimestamp: "):], "%d.%d", &sec, &frac); err == nil {
-				return time.Unix(sec, 0).UTC()
-			}
-		}
-	}
-	return time.Time{}
 }
 
 // TestAsteriskConformance runs the kit against the Asterisk driver.

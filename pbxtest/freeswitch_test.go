@@ -3,12 +3,12 @@ package pbxtest_test
 import (
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/capture"
 	"github.com/callbridge/callbridge/freeswitch"
 	"github.com/callbridge/callbridge/freeswitch/esl"
+	"github.com/callbridge/callbridge/internal/replay"
 	"github.com/callbridge/callbridge/pbxtest"
 )
 
@@ -31,7 +31,7 @@ func freeswitchBinding(t testing.TB, format string) pbxtest.Binding {
 		NewDriver: func(addr string, dir callbridge.Directory, logger *slog.Logger) callbridge.Driver {
 			return freeswitch.New(freeswitch.Config{Addr: addr, Password: "ClueCon", Format: format, Logger: logger, Queues: queues(dir)})
 		},
-		Start: eslStart,
+		Start: replay.ESLStart,
 		Recordings: map[string]pbxtest.Recording{
 			pbxtest.InboundAnswered: {File: "fs-inbound-answered.esl.jsonl", Cast: acme(pbxtest.Cast{
 				Agent: "1001", Device: "1001", Queue: "support@default", ANI: "+15551230001",
@@ -61,23 +61,6 @@ func freeswitchBinding(t testing.TB, format string) pbxtest.Binding {
 				"(README scenarios: in every recorded call the caller or the customer hangs up)",
 		},
 	}
-}
-
-// eslStart is the Event-Date-Timestamp of the first event.
-func eslStart(recs []capture.Record) time.Time {
-	for _, r := range recs {
-		if r.Dir != capture.DirIn {
-			continue
-		}
-		f, err := esl.ParseFrame(r.Raw)
-		if err != nil || !f.IsEvent() {
-			continue
-		}
-		if ev, err := f.Event(); err == nil && !ev.Time().IsZero() {
-			return ev.Time().Truncate(time.Second)
-		}
-	}
-	return time.Time{}
 }
 
 // TestFreeSWITCHConformance runs the kit against the FreeSWITCH driver, subscribed with

@@ -18,15 +18,13 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/capture"
-	"github.com/callbridge/callbridge/engine"
 	"github.com/callbridge/callbridge/internal/fixtures"
-	"github.com/callbridge/callbridge/node"
+	"github.com/callbridge/callbridge/internal/replay"
 )
 
 // Scenario names.
@@ -246,61 +244,18 @@ func Run(t *testing.T, b Binding) {
 // domain events (Seq numbered from 1) once the recording has been played and every event
 // has passed through the engine.
 func Replay(ctx context.Context, b Binding, recs []capture.Record, logger *slog.Logger) ([]callbridge.Event, error) {
-	srv := b.NewServer(recs, logger)
-	if err := srv.Listen("127.0.0.1:0"); err != nil {
-		return nil, err
-	}
-	defer srv.Close()
 	dir := callbridge.Directory{Tenants: b.Provisioning.Tenants}
-	drv := b.NewDriver(srv.Addr(), dir, logger)
 	var start time.Time
 	if b.Start != nil {
 		start = b.Start(recs)
 	}
-	n := 0
-	eng, err := engine.New(engine.Config{
-		Directory:    dir,
-		Capabilities: drv.Capabilities(),
-		NewCallID: func(time.Time) callbridge.CallID {
-			n++
-			return callbridge.CallID(fmt.Sprintf("call-%06d", n))
-		},
-		Now: start,
+	return replay.Run(ctx, replay.Config{
+		Server:    b.NewServer(recs, logger),
+		NewDriver: func(addr string) callbridge.Driver { return b.NewDriver(addr, dir, logger) },
+		Directory: dir,
+		Start:     start,
+		Logger:    logger,
 	})
-	if err != nil {
-		return nil, err
-	}
-	log := &memLog{}
-	nd := node.New(node.Config{Driver: drv, Engine: eng, Log: log, Logger: logger})
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- nd.Run(rctx) }()
-	select {
-	case <-srv.Played(0):
-	case err := <-done:
-		return log.events(), err
-	case <-ctx.Done():
-		return log.events(), ctx.Err()
-	}
-	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
-	defer scancel()
-	// At full speed the recording can be played before the driver has finished its resync.
-	for nd.Ready() != nil {
-		select {
-		case err := <-done:
-			return log.events(), err
-		case <-sctx.Done():
-			return log.events(), fmt.Errorf("pbxtest: the driver did not come up: %w", nd.Ready())
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
-	if err := nd.Sync(sctx); err != nil {
-		return log.events(), fmt.Errorf("pbxtest: waiting for the driver: %w", err)
-	}
-	cancel()
-	<-done
-	return log.events(), nil
 }
 
 // device and agent of a role in cast.
@@ -369,24 +324,47 @@ func (s Step) Matches(ev callbridge.Event, cast Cast) bool {
 // the Call names map one-to-one onto call_ids.
 func Expect(t testing.TB, evs []callbridge.Event, steps []Step, cast Cast) {
 	t.Helper()
+	want := make([]castStep, len(steps))
+	for i, s := range steps {
+		want[i] = castStep{s, cast}
+	}
+	ExpectSequence(t, evs, want)
+}
+
+// Expectation is one expected domain event of a sequence: a Step with its Cast in Expect,
+// or a test's own description of an event.
+type Expectation interface {
+	// Matches reports whether ev is the expected event, call name aside.
+	Matches(ev callbridge.Event) bool
+	// CallName names the conversation of the event ("A", "B"; "" = not checked):
+	// expectations with the same name must have the same call_id, different names different
+	// ones.
+	CallName() string
+}
+
+// ExpectSequence checks that want occurs in evs in order (other events may come between)
+// and that the call names map one-to-one onto call_ids. Failure messages show an
+// expectation with its String method if it has one, else as JSON.
+func ExpectSequence[E Expectation](t testing.TB, evs []callbridge.Event, want []E) {
+	t.Helper()
 	names := map[string]callbridge.CallID{}
 	ids := map[callbridge.CallID]string{}
 	i := 0
-	for _, s := range steps {
+	for _, s := range want {
 		found := false
 		for ; i < len(evs); i++ {
-			if !s.Matches(evs[i], cast) {
+			if !s.Matches(evs[i]) {
 				continue
 			}
-			if s.Call != "" {
+			if call := s.CallName(); call != "" {
 				id := evs[i].CallID
-				if prev, ok := names[s.Call]; ok && prev != id {
-					t.Errorf("step %s: call %s has call_id %s, earlier %s", describe(s), s.Call, id, prev)
+				if prev, ok := names[call]; ok && prev != id {
+					t.Errorf("step %s: call %s has call_id %s, earlier %s", describe(s), call, id, prev)
 				}
-				if prev, ok := ids[id]; ok && prev != s.Call {
+				if prev, ok := ids[id]; ok && prev != call {
 					t.Errorf("step %s: call_id %s already belongs to call %s", describe(s), id, prev)
 				}
-				names[s.Call], ids[id] = id, s.Call
+				names[call], ids[id] = id, call
 			}
 			found = true
 			i++
@@ -398,8 +376,21 @@ func Expect(t testing.TB, evs []callbridge.Event, steps []Step, cast Cast) {
 	}
 }
 
-func describe(s Step) string {
-	b, _ := json.Marshal(s)
+// castStep is a Step with the cast that plays its roles.
+type castStep struct {
+	step Step
+	cast Cast
+}
+
+func (c castStep) Matches(ev callbridge.Event) bool { return c.step.Matches(ev, c.cast) }
+func (c castStep) CallName() string                 { return c.step.Call }
+func (c castStep) String() string                   { return describe(c.step) }
+
+func describe(v any) string {
+	if s, ok := v.(fmt.Stringer); ok {
+		return s.String()
+	}
+	b, _ := json.Marshal(v)
 	return string(b)
 }
 
@@ -461,34 +452,4 @@ func Dump(evs []callbridge.Event) string {
 		}
 	}
 	return b.String()
-}
-
-// memLog is an in-memory callbridge.EventLog: one sequence for every event.
-type memLog struct {
-	mu  sync.Mutex
-	evs []callbridge.Event
-}
-
-func (l *memLog) Append(_ context.Context, ev callbridge.Event) (uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ev.Seq = uint64(len(l.evs) + 1)
-	l.evs = append(l.evs, ev)
-	return ev.Seq, nil
-}
-
-func (l *memLog) LastSeq(context.Context) (uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return uint64(len(l.evs)), nil
-}
-
-func (l *memLog) Subscribe(context.Context, callbridge.Filter, uint64, func(callbridge.WireEvent)) (callbridge.Subscription, error) {
-	return nil, callbridge.Errorf(callbridge.ENotSupported, "pbxtest log has no subscriptions")
-}
-
-func (l *memLog) events() []callbridge.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]callbridge.Event(nil), l.evs...)
 }

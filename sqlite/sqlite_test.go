@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/provision"
 	"github.com/callbridge/callbridge/sqlite"
+	"github.com/callbridge/callbridge/storetest"
 )
 
 // openDB opens a store at path with the cheapest bcrypt cost and closes it when the test ends.
@@ -74,50 +74,6 @@ func findUsers(t *testing.T, db *sqlite.DB, username string) []callbridge.User {
 		t.Fatal(err)
 	}
 	return users
-}
-
-// asDirectory is what Directory should return after provisioning p into an empty store:
-// defaults filled in, no passwords, tenants/queues/users sorted by key, tenant lists non-nil,
-// empty user queue lists nil.
-func asDirectory(p callbridge.Provisioning) callbridge.Directory {
-	p = provision.WithDefaults(p)
-	dir := callbridge.Directory{Tenants: slices.Clone(p.Tenants)}
-	orEmpty := func(s []string) []string {
-		if s == nil {
-			return []string{}
-		}
-		return s
-	}
-	for i := range dir.Tenants {
-		t := &dir.Tenants[i]
-		t.DIDs, t.AttachedData, t.ReasonCodes = orEmpty(t.DIDs), orEmpty(t.AttachedData), orEmpty(t.ReasonCodes)
-		t.Queues = slices.Clone(t.Queues)
-		if t.Queues == nil {
-			t.Queues = []callbridge.QueueConfig{}
-		}
-		slices.SortFunc(t.Queues, func(a, b callbridge.QueueConfig) int { return cmp.Compare(a.Name, b.Name) })
-		t.Users = slices.Clone(t.Users)
-		if t.Users == nil {
-			t.Users = []callbridge.UserConfig{}
-		}
-		for j := range t.Users {
-			u := &t.Users[j]
-			u.Password, u.PasswordHash = "", ""
-			if len(u.Queues) == 0 {
-				u.Queues = nil
-			}
-		}
-		slices.SortFunc(t.Users, func(a, b callbridge.UserConfig) int { return cmp.Compare(a.Username, b.Username) })
-	}
-	slices.SortFunc(dir.Tenants, func(a, b callbridge.TenantConfig) int { return cmp.Compare(a.ID, b.ID) })
-	return dir
-}
-
-func wantDirectory(t *testing.T, got, want callbridge.Directory) {
-	t.Helper()
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("directory differs\n got: %+v\nwant: %+v", got, want)
-	}
 }
 
 // rawDB opens the database file directly, bypassing the store, for checks of the file itself.
@@ -181,7 +137,7 @@ func TestOpenKeepsDataAcrossReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	db = openDB(t, path)
-	wantDirectory(t, directory(t, db), asDirectory(provision.Demo()))
+	storetest.WantDirectory(t, directory(t, db), storetest.AsDirectory(provision.Demo()))
 }
 
 func TestOpenCreatesDirectory(t *testing.T) {
@@ -243,28 +199,6 @@ func TestOpenRefusesBadInput(t *testing.T) {
 	}
 }
 
-func TestProvisionDirectoryRoundTrip(t *testing.T) {
-	docs := map[string]func(t *testing.T) callbridge.Provisioning{
-		"asterisk-22.yaml":     func(t *testing.T) callbridge.Provisioning { return loadExample(t, "asterisk-22.yaml") },
-		"freeswitch-1.10.yaml": func(t *testing.T) callbridge.Provisioning { return loadExample(t, "freeswitch-1.10.yaml") },
-		"demo":                 func(*testing.T) callbridge.Provisioning { return provision.Demo() },
-	}
-	for name, doc := range docs {
-		t.Run(name, func(t *testing.T) {
-			db := newDB(t)
-			p := doc(t)
-			mustProvision(t, db, p)
-			wantDirectory(t, directory(t, db), asDirectory(p))
-		})
-	}
-}
-
-func TestDirectoryOfEmptyStore(t *testing.T) {
-	if dir := directory(t, newDB(t)); len(dir.Tenants) != 0 {
-		t.Fatalf("got %+v", dir)
-	}
-}
-
 func TestDirectoryKeepsQueueWrapUpOverride(t *testing.T) {
 	db := newDB(t)
 	zero, thirty := 0, 30
@@ -312,22 +246,6 @@ func TestFindUsersReturnsVerifiableHash(t *testing.T) {
 	}
 }
 
-func TestFindUsersInEveryTenant(t *testing.T) {
-	db := newDB(t)
-	mustProvision(t, db, loadExample(t, "asterisk-22.yaml"))
-	mustProvision(t, db, callbridge.Provisioning{Tenants: []callbridge.TenantConfig{{
-		ID: "aardvark", Users: []callbridge.UserConfig{{Username: "1001", Password: "other", Role: callbridge.RoleAdmin}},
-	}}})
-	users := findUsers(t, db, "1001")
-	if len(users) != 2 || users[0].Tenant != "aardvark" || users[1].Tenant != "acme" {
-		t.Fatalf("got %+v, want aardvark/1001 then acme/1001", users)
-	}
-	if bcrypt.CompareHashAndPassword([]byte(users[0].PasswordHash), []byte("other")) != nil ||
-		users[0].Role != callbridge.RoleAdmin {
-		t.Errorf("aardvark/1001 = %+v", users[0])
-	}
-}
-
 func TestProvisionStoresGivenHash(t *testing.T) {
 	db := newDB(t)
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost+1)
@@ -340,21 +258,6 @@ func TestProvisionStoresGivenHash(t *testing.T) {
 	if got := findUsers(t, db, "u"); len(got) != 1 || got[0].PasswordHash != string(hash) {
 		t.Fatalf("got %+v, want the given hash", got)
 	}
-}
-
-func TestProvisionTwiceIsIdempotent(t *testing.T) {
-	db := newDB(t)
-	p := loadExample(t, "asterisk-22.yaml")
-	mustProvision(t, db, p)
-	before := findUsers(t, db, "1005")
-	dirBefore := directory(t, db)
-
-	mustProvision(t, db, p)
-	after := findUsers(t, db, "1005")
-	if !reflect.DeepEqual(before, after) {
-		t.Errorf("re-provisioning changed the user (hash rehashed?)\nbefore %+v\n after %+v", before, after)
-	}
-	wantDirectory(t, directory(t, db), dirBefore)
 }
 
 func TestProvisionRehashesHashBelowCost(t *testing.T) {
@@ -401,8 +304,8 @@ func TestProvisionUpdates(t *testing.T) {
 	mustProvision(t, db, p)
 	dir := directory(t, db)
 
-	want := asDirectory(loadExample(t, "asterisk-22.yaml"))
-	wantAcme := asDirectory(p).Tenants[0]
+	want := storetest.AsDirectory(loadExample(t, "asterisk-22.yaml"))
+	wantAcme := storetest.AsDirectory(p).Tenants[0]
 	// 1010 is not in the document and stays as it was.
 	for _, u := range want.Tenants[0].Users {
 		if u.Username == "1010" {
@@ -411,7 +314,7 @@ func TestProvisionUpdates(t *testing.T) {
 	}
 	slices.SortFunc(wantAcme.Users, func(a, b callbridge.UserConfig) int { return cmp.Compare(a.Username, b.Username) })
 	want.Tenants[0] = wantAcme
-	wantDirectory(t, dir, want)
+	storetest.WantDirectory(t, dir, want)
 
 	newHash := findUsers(t, db, "1002")[0].PasswordHash
 	if newHash == oldHash || bcrypt.CompareHashAndPassword([]byte(newHash), []byte("changed")) != nil {
@@ -422,71 +325,12 @@ func TestProvisionUpdates(t *testing.T) {
 	}
 }
 
-func TestProvisionMovesDIDAndDevicesWithinDocument(t *testing.T) {
-	db := newDB(t)
-	mustProvision(t, db, loadExample(t, "asterisk-22.yaml"))
-
-	p := loadExample(t, "asterisk-22.yaml")
-	acme, globex := &p.Tenants[0], &p.Tenants[1]
-	acme.DIDs = slices.DeleteFunc(acme.DIDs, func(d string) bool { return d == "18005550300" })
-	globex.DIDs = append(globex.DIDs, "18005550300")
-	acme.Users[0].Device, acme.Users[1].Device = acme.Users[1].Device, acme.Users[0].Device
-	mustProvision(t, db, p)
-	wantDirectory(t, directory(t, db), asDirectory(p))
-}
-
 func TestProvisionDoesNotModifyItsArgument(t *testing.T) {
 	db := newDB(t)
 	p := callbridge.Provisioning{Tenants: []callbridge.TenantConfig{{ID: "t", Users: []callbridge.UserConfig{{Username: "u", Password: "pw"}}}}}
 	mustProvision(t, db, p)
 	if u := p.Tenants[0].Users[0]; u.Role != "" || u.Password != "pw" || u.PasswordHash != "" {
 		t.Fatalf("argument modified: %+v", u)
-	}
-}
-
-// TestProvisionRefusalChangesNothing provisions a document that fails — in validation, or
-// halfway through the transaction after the tenant row was already updated — and checks that
-// the store is exactly as before.
-func TestProvisionRefusalChangesNothing(t *testing.T) {
-	tests := []struct {
-		name   string
-		modify func(p *callbridge.Provisioning) // p is asterisk-22.yaml
-		want   string
-	}{
-		{"invalid document", func(p *callbridge.Provisioning) {
-			p.Tenants[0].Name = "renamed"
-			p.Tenants[0].Users[0].Queues = []callbridge.QueueName{"no-such-queue"}
-		}, `user "1001": queues: "no-such-queue" is not a queue of the tenant`},
-		{"DID of a tenant not in the document", func(p *callbridge.Provisioning) {
-			p.Tenants = p.Tenants[:1]
-			p.Tenants[0].Name = "renamed"
-			p.Tenants[0].Users[0].Password = "new"
-			p.Tenants[0].DIDs = append(p.Tenants[0].DIDs, "18005550200")
-		}, `tenant "acme": dids: "18005550200" belongs to tenant "globex", which is not in the document`},
-		{"device of a user not in the document", func(p *callbridge.Provisioning) {
-			p.Tenants[0].Name = "renamed"
-			p.Tenants[0].Users = slices.DeleteFunc(p.Tenants[0].Users, func(u callbridge.UserConfig) bool { return u.Username == "1010" })
-			p.Tenants[0].Users[0].Device = "1010"
-		}, `user "1001": device: "1010" is the device of user "1010", who is not in the document`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			db := newDB(t)
-			mustProvision(t, db, loadExample(t, "asterisk-22.yaml"))
-			before, hash := directory(t, db), findUsers(t, db, "1001")
-
-			p := loadExample(t, "asterisk-22.yaml")
-			tt.modify(&p)
-			err := db.Provision(t.Context(), p)
-			var e *callbridge.Error
-			if !errors.As(err, &e) || e.Code != callbridge.EInvalid || !strings.Contains(e.Message, tt.want) {
-				t.Fatalf("got %v, want invalid containing %q", err, tt.want)
-			}
-			wantDirectory(t, directory(t, db), before)
-			if got := findUsers(t, db, "1001"); !reflect.DeepEqual(got, hash) {
-				t.Errorf("user changed: %+v", got)
-			}
-		})
 	}
 }
 
@@ -502,7 +346,7 @@ func TestProvisionCanceledChangesNothing(t *testing.T) {
 	if err := db.Provision(ctx, p); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
-	wantDirectory(t, directory(t, db), before)
+	storetest.WantDirectory(t, directory(t, db), before)
 }
 
 // TestProvisionFromTwoHandles has two stores on one file (as two processes would) provision at
@@ -536,6 +380,6 @@ func TestProvisionFromTwoHandles(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	want := asDirectory(callbridge.Provisioning{Tenants: append(slices.Clone(docs[0].Tenants), docs[1].Tenants...)})
-	wantDirectory(t, directory(t, dbs[0]), want)
+	want := storetest.AsDirectory(callbridge.Provisioning{Tenants: append(slices.Clone(docs[0].Tenants), docs[1].Tenants...)})
+	storetest.WantDirectory(t, directory(t, dbs[0]), want)
 }

@@ -27,7 +27,7 @@ func testProvisionDirectoryRoundTrip(t *testing.T, open Open) {
 			}
 			p := doc(t)
 			mustProvision(t, s, p)
-			wantDirectory(t, directory(t, s), asDirectory(p))
+			WantDirectory(t, directory(t, s), AsDirectory(p))
 		})
 	}
 }
@@ -41,7 +41,7 @@ func testProvisionTwiceIsIdempotent(t *testing.T, open Open) {
 	if after := findUsers(t, s, "1005"); !reflect.DeepEqual(before, after) {
 		t.Errorf("re-provisioning changed the user\nbefore %+v\n after %+v", before, after)
 	}
-	wantDirectory(t, directory(t, s), dirBefore)
+	WantDirectory(t, directory(t, s), dirBefore)
 }
 
 func testProvisionRefusalChangesNothing(t *testing.T, open Open) {
@@ -78,7 +78,7 @@ func testProvisionRefusalChangesNothing(t *testing.T, open Open) {
 			if !errors.As(err, &e) || e.Code != callbridge.EInvalid || !strings.Contains(e.Message, tt.want) {
 				t.Fatalf("got %v, want invalid containing %q", err, tt.want)
 			}
-			wantDirectory(t, directory(t, s), before)
+			WantDirectory(t, directory(t, s), before)
 			if got := findUsers(t, s, "1001"); !reflect.DeepEqual(got, hash) {
 				t.Errorf("user changed: %+v", got)
 			}
@@ -95,7 +95,7 @@ func testProvisionMovesDIDAndDevices(t *testing.T, open Open) {
 	globex.DIDs = append(globex.DIDs, "18005550300")
 	acme.Users[0].Device, acme.Users[1].Device = acme.Users[1].Device, acme.Users[0].Device
 	mustProvision(t, s, p)
-	wantDirectory(t, directory(t, s), asDirectory(p))
+	WantDirectory(t, directory(t, s), AsDirectory(p))
 }
 
 func testFindUsers(t *testing.T, open Open) {

@@ -110,10 +110,10 @@ func findUsers(t *testing.T, s Store, username string) []callbridge.User {
 	return users
 }
 
-// asDirectory is what Directory returns after provisioning p into an empty store: defaults
+// AsDirectory is what Directory returns after provisioning p into an empty store: defaults
 // filled in, no passwords, tenants/queues/users sorted by key, tenant lists non-nil, empty
 // user queue lists nil.
-func asDirectory(p callbridge.Provisioning) callbridge.Directory {
+func AsDirectory(p callbridge.Provisioning) callbridge.Directory {
 	p = provision.WithDefaults(p)
 	dir := callbridge.Directory{Tenants: slices.Clone(p.Tenants)}
 	orEmpty := func(s []string) []string {
@@ -147,7 +147,8 @@ func asDirectory(p callbridge.Provisioning) callbridge.Directory {
 	return dir
 }
 
-func wantDirectory(t *testing.T, got, want callbridge.Directory) {
+// WantDirectory fails t unless got is want.
+func WantDirectory(t *testing.T, got, want callbridge.Directory) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("directory differs\n got: %+v\nwant: %+v", got, want)

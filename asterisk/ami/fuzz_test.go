@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/callbridge/callbridge/asterisk/ami"
+	"github.com/callbridge/callbridge/internal/fixtures"
 )
 
 // seedFrames returns every frame ("in" and "out") of every recording, plus a few odd ones.
 func seedFrames(f *testing.F) []string {
 	var out []string
-	for _, path := range amiFixtures(f) {
+	for _, path := range fixtures.Files(f, "asterisk-22", "*.ami.jsonl") {
 		for _, r := range loadFixture(f, path) {
 			if r.Raw != "" {
 				out = append(out, r.Raw)
@@ -58,7 +59,7 @@ const endCommandMarker = "--END COMMAND--"
 // FuzzReader feeds arbitrary bytes to the framing reader: it must end (EOF,
 // ErrUnexpectedEOF), return frames that end in an empty line, and never panic.
 func FuzzReader(f *testing.F) {
-	for _, path := range amiFixtures(f) {
+	for _, path := range fixtures.Files(f, "asterisk-22", "*.ami.jsonl") {
 		frames := inFrames(loadFixture(f, path))
 		f.Add([]byte(strings.Join(frames[:min(6, len(frames))], ""))) // banner and first frames
 	}

@@ -4,9 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -14,48 +12,14 @@ import (
 
 	"github.com/callbridge/callbridge/asterisk/ami"
 	"github.com/callbridge/callbridge/capture"
+	"github.com/callbridge/callbridge/internal/fixtures"
 )
-
-// fixtureDir finds shared/fixtures/asterisk-22 ($CALLBRIDGE_FIXTURES/asterisk-22, or the first
-// shared/fixtures/asterisk-22 in this directory or a parent).
-func fixtureDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("CALLBRIDGE_FIXTURES"); d != "" {
-		return filepath.Join(d, "asterisk-22")
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		cand := filepath.Join(dir, "shared", "fixtures", "asterisk-22")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/fixtures/asterisk-22 not found (set CALLBRIDGE_FIXTURES)")
-		}
-		dir = parent
-	}
-}
-
-// amiFixtures returns the paths of every *.ami.jsonl recording, sorted.
-func amiFixtures(t testing.TB) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(fixtureDir(t), "*.ami.jsonl"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no *.ami.jsonl fixtures: %v", err)
-	}
-	sort.Strings(files)
-	return files
-}
 
 func loadFixture(t testing.TB, name string) []capture.Record {
 	t.Helper()
 	path := name
 	if !filepath.IsAbs(name) {
-		path = filepath.Join(fixtureDir(t), name)
+		path = filepath.Join(fixtures.Dir(t, "asterisk-22"), name)
 	}
 	recs, err := capture.ReadFile(path)
 	if err != nil {

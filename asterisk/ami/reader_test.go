@@ -9,11 +9,12 @@ import (
 	"testing/iotest"
 
 	"github.com/callbridge/callbridge/asterisk/ami"
+	"github.com/callbridge/callbridge/internal/fixtures"
 )
 
 // Every "in" frame of every recording comes back exactly, in order, from the joined stream.
 func TestReaderSplitsEveryFixtureFrameExactly(t *testing.T) {
-	for _, path := range amiFixtures(t) {
+	for _, path := range fixtures.Files(t, "asterisk-22", "*.ami.jsonl") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			frames := inFrames(loadFixture(t, path))
 			stream := strings.Join(frames, "")

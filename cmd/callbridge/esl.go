@@ -14,11 +14,10 @@ import (
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/capture"
-	"github.com/callbridge/callbridge/engine"
 	"github.com/callbridge/callbridge/examples"
 	"github.com/callbridge/callbridge/freeswitch"
 	"github.com/callbridge/callbridge/freeswitch/esl"
-	"github.com/callbridge/callbridge/node"
+	"github.com/callbridge/callbridge/internal/replay"
 	"github.com/callbridge/callbridge/provision"
 )
 
@@ -56,56 +55,16 @@ func replayerFor(path, prov string) (replayFunc, callbridge.Provisioning, error)
 // (Seq numbered from 1), like Replay for Asterisk. The driver lists the provisioned queues at
 // its resync.
 func ReplayESL(ctx context.Context, recs []capture.Record, p callbridge.Provisioning, speed float64, logger *slog.Logger) ([]callbridge.Event, error) {
-	srv := capture.NewESLServer([]capture.Script{{Records: recs}}, capture.ServerOptions{Speed: speed, Logger: logger})
-	if err := srv.Listen("127.0.0.1:0"); err != nil {
-		return nil, err
-	}
-	defer srv.Close()
-
 	dir := callbridge.Directory{Tenants: p.Tenants}
-	drv := freeswitch.New(freeswitch.Config{Addr: srv.Addr(), Password: "ClueCon", Logger: logger, Queues: directoryQueues(dir)})
-	eng, err := engine.New(engine.Config{
-		Directory:    dir,
-		Capabilities: drv.Capabilities(),
-		NewCallID:    sequentialIDs(),
-		Now:          firstEventTime(recs),
+	return replay.Run(ctx, replay.Config{
+		Server: capture.NewESLServer([]capture.Script{{Records: recs}}, capture.ServerOptions{Speed: speed, Logger: logger}),
+		NewDriver: func(addr string) callbridge.Driver {
+			return freeswitch.New(freeswitch.Config{Addr: addr, Password: "ClueCon", Logger: logger, Queues: directoryQueues(dir)})
+		},
+		Directory: dir,
+		Start:     replay.ESLStart(recs),
+		Logger:    logger,
 	})
-	if err != nil {
-		return nil, err
-	}
-	log := &memLog{}
-	n := node.New(node.Config{Driver: drv, Engine: eng, Log: log, Logger: logger})
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- n.Run(rctx) }()
-
-	select {
-	case <-srv.Played(0):
-	case err := <-done:
-		return log.events(), err
-	case <-ctx.Done():
-		return log.events(), ctx.Err()
-	}
-	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
-	defer scancel()
-	// At full speed the recording can be played before the driver has finished its resync;
-	// a recording of a refused auth has been played once the refusal was sent.
-	for n.Ready() != nil {
-		select {
-		case err := <-done:
-			return log.events(), err
-		case <-sctx.Done():
-			return log.events(), fmt.Errorf("replay: the driver did not come up: %w", n.Ready())
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
-	if err := n.Sync(sctx); err != nil {
-		return log.events(), fmt.Errorf("replay: waiting for the driver: %w", err)
-	}
-	cancel()
-	<-done
-	return log.events(), nil
 }
 
 // directoryQueues returns every queue of every tenant, in directory order.
@@ -117,26 +76,6 @@ func directoryQueues(dir callbridge.Directory) []callbridge.QueueName {
 		}
 	}
 	return out
-}
-
-// firstEventTime returns the Event-Date-Timestamp of the first event of an ESL recording, so
-// that a replay's engine clock starts where the recording did (zero when there is none).
-func firstEventTime(recs []capture.Record) time.Time {
-	for _, r := range recs {
-		if r.Dir != capture.DirIn {
-			continue
-		}
-		f, err := esl.ParseFrame(r.Raw)
-		if err != nil || !f.IsEvent() {
-			continue
-		}
-		if ev, err := f.Event(); err == nil {
-			if t := ev.Time(); !t.IsZero() {
-				return t.Truncate(time.Second)
-			}
-		}
-	}
-	return time.Time{}
 }
 
 // eslDriver builds the FreeSWITCH driver for `serve --pbx esl://…`; the provisioned queues

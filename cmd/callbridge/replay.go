@@ -9,15 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
-	"time"
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/asterisk"
 	"github.com/callbridge/callbridge/capture"
-	"github.com/callbridge/callbridge/engine"
 	"github.com/callbridge/callbridge/examples"
-	"github.com/callbridge/callbridge/node"
+	"github.com/callbridge/callbridge/internal/replay"
 	"github.com/callbridge/callbridge/provision"
 )
 
@@ -87,117 +84,14 @@ func Replay(ctx context.Context, recs []capture.Record, p callbridge.Provisionin
 // plays scripts[0], its reconnection scripts[1], and so on (a script with DropAfter cuts the
 // connection there). It returns once the last script has been played and read.
 func ReplayScripts(ctx context.Context, scripts []capture.Script, p callbridge.Provisioning, speed float64, logger *slog.Logger) ([]callbridge.Event, error) {
-	srv := capture.NewAMIServer(scripts, capture.ServerOptions{Speed: speed, Logger: logger})
-	if err := srv.Listen("127.0.0.1:0"); err != nil {
-		return nil, err
-	}
-	defer srv.Close()
-
-	drv := asterisk.New(asterisk.Config{Addr: srv.Addr(), Username: "cti", Secret: "cti-secret", Logger: logger})
-	start := firstTimestamp(scripts[0].Records)
-	eng, err := engine.New(engine.Config{
-		Directory:    callbridge.Directory{Tenants: p.Tenants},
-		Capabilities: drv.Capabilities(),
-		NewCallID:    sequentialIDs(),
-		Now:          start,
+	return replay.Run(ctx, replay.Config{
+		Server:  capture.NewAMIServer(scripts, capture.ServerOptions{Speed: speed, Logger: logger}),
+		Scripts: len(scripts),
+		NewDriver: func(addr string) callbridge.Driver {
+			return asterisk.New(asterisk.Config{Addr: addr, Username: "cti", Secret: "cti-secret", Logger: logger})
+		},
+		Directory: callbridge.Directory{Tenants: p.Tenants},
+		Start:     replay.AMIStart(scripts[0].Records),
+		Logger:    logger,
 	})
-	if err != nil {
-		return nil, err
-	}
-	log := &memLog{}
-	n := node.New(node.Config{Driver: drv, Engine: eng, Log: log, Logger: logger})
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- n.Run(rctx) }()
-
-	select {
-	case <-srv.Played(len(scripts) - 1):
-	case err := <-done:
-		return log.events(), err
-	case <-ctx.Done():
-		return log.events(), ctx.Err()
-	}
-	// Every frame is on the wire. Wait until the driver has read and emitted all of them: a
-	// Sync can only go through once the driver's resync after login is done, so retry while
-	// the link is not up yet — unless the driver gave up (a refused login).
-	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
-	defer scancel()
-	for {
-		err := n.Sync(sctx)
-		if err == nil {
-			break
-		}
-		if callbridge.ErrorCode(err) != callbridge.EUnavailable || sctx.Err() != nil {
-			return log.events(), fmt.Errorf("replay: waiting for the driver: %w", err)
-		}
-		select {
-		case err := <-done:
-			if err == nil {
-				err = errors.New("replay: the driver stopped before the recording was read")
-			}
-			return log.events(), err
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	cancel()
-	<-done
-	return log.events(), nil
-}
-
-// firstTimestamp returns the time of the first event with a Timestamp header, so that a
-// replay's engine clock starts where the recording did (zero when there is none).
-func firstTimestamp(recs []capture.Record) time.Time {
-	for _, r := range recs {
-		if r.Dir != capture.DirIn {
-			continue
-		}
-		var sec, frac int64
-		if i := bytes.Index([]byte(r.Raw), []byte("\r\nTimestamp: ")); i >= 0 {
-			if _, err := fmt.Sscanf(r.Raw[i+len("\r\nTimestamp: "):], "%d.%d", &sec, &frac); err == nil {
-				return time.Unix(sec, 0).UTC()
-			}
-		}
-	}
-	return time.Time{}
-}
-
-// sequentialIDs returns a deterministic CallID generator for replays: the output of a replay
-// is the same every time.
-func sequentialIDs() func(time.Time) callbridge.CallID {
-	n := 0
-	return func(time.Time) callbridge.CallID {
-		n++
-		return callbridge.CallID(fmt.Sprintf("call-%06d", n))
-	}
-}
-
-// memLog is an in-memory callbridge.EventLog for replays: one sequence for every event.
-type memLog struct {
-	mu  sync.Mutex
-	evs []callbridge.Event
-}
-
-func (l *memLog) Append(_ context.Context, ev callbridge.Event) (uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ev.Seq = uint64(len(l.evs) + 1)
-	l.evs = append(l.evs, ev)
-	return ev.Seq, nil
-}
-
-func (l *memLog) LastSeq(context.Context) (uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return uint64(len(l.evs)), nil
-}
-
-func (l *memLog) Subscribe(context.Context, callbridge.Filter, uint64, func(callbridge.WireEvent)) (callbridge.Subscription, error) {
-	return nil, callbridge.Errorf(callbridge.ENotSupported, "replay log has no subscriptions")
-}
-
-func (l *memLog) events() []callbridge.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]callbridge.Event(nil), l.evs...)
 }

@@ -17,7 +17,9 @@ import (
 	"github.com/callbridge/callbridge/capture"
 	"github.com/callbridge/callbridge/engine"
 	"github.com/callbridge/callbridge/internal/fixtures"
+	"github.com/callbridge/callbridge/internal/replay"
 	"github.com/callbridge/callbridge/node"
+	"github.com/callbridge/callbridge/pbxtest"
 )
 
 // The tests in this file run desktop commands through the Commander (as the WebSocket
@@ -134,13 +136,13 @@ func startLiveReplay(t *testing.T, name string) *liveReplay {
 	drv := asterisk.New(asterisk.Config{Addr: tap.ln.Addr().String(), Username: "cti", Secret: "cti-secret"})
 	eng, err := engine.New(engine.Config{
 		Directory: callbridge.Directory{Tenants: p.Tenants}, Capabilities: drv.Capabilities(),
-		NewCallID: newCallID, Now: firstTimestamp(recs),
+		NewCallID: newCallID, Now: replay.AMIStart(recs),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &liveReplay{t: t, tap: tap, srv: srv, wake: make(chan struct{}, 1)}
-	r.n = node.New(node.Config{Driver: drv, Engine: eng, Log: &memLog{}, Logger: slog.New(slog.DiscardHandler),
+	r.n = node.New(node.Config{Driver: drv, Engine: eng, Log: &replay.Log{}, Logger: slog.New(slog.DiscardHandler),
 		OnEvent: func(ev callbridge.Event) {
 			r.mu.Lock()
 			r.evs = append(r.evs, ev)
@@ -171,7 +173,7 @@ func (r *liveReplay) next(s step) callbridge.Event {
 	for {
 		r.mu.Lock()
 		for ; r.i < len(r.evs); r.i++ {
-			if s.matches(r.evs[r.i]) {
+			if s.Matches(r.evs[r.i]) {
 				ev := r.evs[r.i]
 				r.i++
 				r.mu.Unlock()
@@ -184,7 +186,7 @@ func (r *liveReplay) next(s step) callbridge.Event {
 		case <-deadline:
 			r.mu.Lock()
 			defer r.mu.Unlock()
-			r.t.Fatalf("event not seen: %s\nevents:\n%s", s, dump(r.evs))
+			r.t.Fatalf("event not seen: %s\nevents:\n%s", s, pbxtest.Dump(r.evs))
 		}
 	}
 }

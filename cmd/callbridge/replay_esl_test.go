@@ -13,6 +13,7 @@ import (
 	"github.com/callbridge/callbridge/capture"
 	"github.com/callbridge/callbridge/freeswitch"
 	"github.com/callbridge/callbridge/internal/fixtures"
+	"github.com/callbridge/callbridge/pbxtest"
 )
 
 // replayESLFixture replays shared/fixtures/freeswitch-1.10/<name>.esl.jsonl the way
@@ -117,8 +118,8 @@ func TestReplayESLRecordings(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			evs := replayESLFixture(t, tc.name)
-			expectSequence(t, evs, tc.steps)
-			checkNothingStuck(t, evs, tc.open)
+			pbxtest.ExpectSequence(t, evs, tc.steps)
+			pbxtest.CheckNothingStuck(t, evs, tc.open)
 		})
 	}
 }
@@ -224,7 +225,7 @@ func TestCaptureESL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectSequence(t, evs, []step{
+	pbxtest.ExpectSequence(t, evs, []step{
 		{Type: callbridge.EventCallDelivered, Tenant: "acme", Device: "1001", ANI: "+15551230001", Call: "A"},
 		{Type: callbridge.EventCallCleared, Call: "A"},
 	})

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/capture"
 	"github.com/callbridge/callbridge/internal/fixtures"
+	"github.com/callbridge/callbridge/pbxtest"
 )
 
 // step is one expected domain event. Empty fields are not checked. Data lists attached-data
@@ -41,8 +41,11 @@ func (s step) String() string {
 	return string(b)
 }
 
-// matches reports whether ev satisfies s (ignoring the Call name).
-func (s step) matches(ev callbridge.Event) bool {
+// CallName is the Call name (pbxtest.Expectation).
+func (s step) CallName() string { return s.Call }
+
+// Matches reports whether ev satisfies s (ignoring the Call name).
+func (s step) Matches(ev callbridge.Event) bool {
 	if ev.Type != s.Type || (s.Tenant != "" && ev.Tenant != s.Tenant) {
 		return false
 	}
@@ -68,92 +71,6 @@ func (s step) matches(ev callbridge.Event) bool {
 		return false
 	}
 	return true
-}
-
-// expectSequence checks that steps occur in evs in order (other events may come between) and
-// that the Call names map one-to-one onto call_ids.
-func expectSequence(t *testing.T, evs []callbridge.Event, steps []step) {
-	t.Helper()
-	names := map[string]callbridge.CallID{}
-	ids := map[callbridge.CallID]string{}
-	i := 0
-	for _, s := range steps {
-		found := false
-		for ; i < len(evs); i++ {
-			if !s.matches(evs[i]) {
-				continue
-			}
-			if s.Call != "" {
-				id := evs[i].CallID
-				if prev, ok := names[s.Call]; ok && prev != id {
-					t.Errorf("step %s: call %s has call_id %s, earlier %s", s, s.Call, id, prev)
-				}
-				if prev, ok := ids[id]; ok && prev != s.Call {
-					t.Errorf("step %s: call_id %s already belongs to call %s", s, id, prev)
-				}
-				names[s.Call], ids[id] = id, s.Call
-			}
-			found = true
-			i++
-			break
-		}
-		if !found {
-			t.Fatalf("expected event not found (in order): %s\nevents:\n%s", s, dump(evs))
-		}
-	}
-}
-
-func dump(evs []callbridge.Event) string {
-	var b strings.Builder
-	for _, ev := range evs {
-		switch d := ev.Data.(type) {
-		case *callbridge.CallEvent:
-			fmt.Fprintf(&b, "  %-26s %s call=%s dev=%s agent=%s cause=%s q=%s conns=%v\n", ev.Type, ev.Tenant, ev.CallID, d.Device, d.Agent, d.Cause, d.Queue, d.Connections)
-		case *callbridge.Agent:
-			fmt.Fprintf(&b, "  %-26s %s agent=%s state=%s reason=%s\n", ev.Type, ev.Tenant, d.ID, d.State, d.Reason)
-		}
-	}
-	return b.String()
-}
-
-// checkNothingStuck asserts that every call seen was cleared exactly once, and that every
-// agent's last state is not busy.
-func checkNothingStuck(t *testing.T, evs []callbridge.Event, openCalls int) {
-	t.Helper()
-	seen := map[callbridge.CallID]bool{}
-	cleared := map[callbridge.CallID]int{}
-	last := map[callbridge.AgentKey]callbridge.AgentState{}
-	for _, ev := range evs {
-		if ev.Type.IsCall() {
-			seen[ev.CallID] = true
-			if ev.Type == callbridge.EventCallCleared {
-				cleared[ev.CallID]++
-			}
-		}
-		if a, ok := ev.Data.(*callbridge.Agent); ok {
-			last[callbridge.AgentKey{Tenant: ev.Tenant, Agent: a.ID}] = a.State
-		}
-	}
-	open := 0
-	for id := range seen {
-		switch cleared[id] {
-		case 0:
-			open++
-		case 1:
-		default:
-			t.Errorf("call %s cleared %d times", id, cleared[id])
-		}
-	}
-	if open != openCalls {
-		t.Errorf("%d calls left open at the end, want %d\n%s", open, openCalls, dump(evs))
-	}
-	if openCalls == 0 {
-		for k, st := range last {
-			if st == callbridge.AgentBusy {
-				t.Errorf("agent %s left busy at the end", k)
-			}
-		}
-	}
 }
 
 func replayFixture(t *testing.T, name string) []callbridge.Event {
@@ -284,8 +201,8 @@ func TestReplayRecordings(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			evs := replayFixture(t, tc.name)
-			expectSequence(t, evs, tc.steps)
-			checkNothingStuck(t, evs, tc.open)
+			pbxtest.ExpectSequence(t, evs, tc.steps)
+			pbxtest.CheckNothingStuck(t, evs, tc.open)
 		})
 	}
 }
@@ -343,7 +260,7 @@ func TestReplayReconnectMidCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectSequence(t, evs, []step{
+	pbxtest.ExpectSequence(t, evs, []step{
 		{Type: callbridge.EventCallDelivered, Tenant: "acme", Device: "1001", ANI: "+15551230001", Call: "A"},
 		{Type: callbridge.EventAgentStateChanged, Agent: "1001", State: callbridge.AgentBusy},
 		{Type: callbridge.EventCallEstablished, Device: "1001", Call: "A"},
@@ -357,5 +274,5 @@ func TestReplayReconnectMidCall(t *testing.T) {
 			t.Fatalf("call cleared before it was established: the drop came too early")
 		}
 	}
-	checkNothingStuck(t, evs, 0)
+	pbxtest.CheckNothingStuck(t, evs, 0)
 }
