@@ -16,6 +16,8 @@ const (
 	DirIn  = "in"  // a frame the recording client received from the switch
 	DirOut = "out" // a frame the recording client sent
 	DirEOF = "eof" // the TCP connection closed
+	// DirREST is an ARI REST request with its response (ari-stasis-call.ari.jsonl).
+	DirREST = "rest"
 )
 
 // Record is one line of a capture: {"t_ms":1033,"dir":"in","raw":"..."}. TMs is milliseconds
@@ -29,8 +31,9 @@ type Record struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// Read parses a JSONL capture. Blank lines are skipped; a malformed line is an error naming
-// its line number.
+// Read parses a JSONL capture. Blank lines are skipped; a malformed line, or one with a dir
+// other than in, out, eof, rest or none (a simulator note), is an error naming its line
+// number.
 func Read(r io.Reader) ([]Record, error) {
 	var out []Record
 	sc := bufio.NewScanner(r)
@@ -45,6 +48,11 @@ func Read(r io.Reader) ([]Record, error) {
 		var rec Record
 		if err := json.Unmarshal(b, &rec); err != nil {
 			return nil, fmt.Errorf("capture line %d: %w", line, err)
+		}
+		switch rec.Dir {
+		case DirIn, DirOut, DirEOF, DirREST, "": // "" is a .sim.jsonl note
+		default:
+			return nil, fmt.Errorf("capture line %d: unknown dir %q (want in, out, eof or rest)", line, rec.Dir)
 		}
 		out = append(out, rec)
 	}
