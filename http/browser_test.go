@@ -140,6 +140,14 @@ func TestAgentPageInBrowser(t *testing.T) {
 	if title := b.evalString(`document.title`); title != "callbridge agent" {
 		t.Errorf("title = %q", title)
 	}
+
+	// "Not ready after this call": the state pill shows what comes next.
+	h.log.append(t, callbridge.Event{Type: callbridge.EventAgentStateChanged, Tenant: "acme", Agent: "alice",
+		Audience: []callbridge.AgentID{"alice"}, Time: t0,
+		Data: &callbridge.Agent{ID: "alice", Tenant: "acme", Device: "1001", State: callbridge.AgentBusy,
+			PreviousState: callbridge.AgentBusy, NextState: callbridge.AgentNotReady, NextReason: "lunch", Since: t0}})
+	b.waitFor(sr + `.querySelector("[part=state] [data-next=not_ready]") !== null && ` +
+		sr + `.querySelector("[part=state] [data-next=not_ready]").textContent === "then Not ready — Lunch"`)
 }
 
 // TestAPIDocsInBrowser renders /docs in headless Chromium: Swagger UI from the embedded build

@@ -79,6 +79,10 @@ export interface Agent {
     since: string;
     /** When wrap-up ends by timer. */
     wrap_up_until?: string;
+    /** The state the agent asked for after the current call and wrap-up ("not ready after this call"). */
+    next_state?: AgentState;
+    /** Reason code of next_state when it is not_ready. */
+    next_reason?: string;
 }
 /** What a desktop needs to draw itself from scratch. */
 export interface Snapshot {

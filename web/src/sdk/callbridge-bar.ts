@@ -818,6 +818,10 @@ export class CallbridgeBar extends HTMLElement {
       STATE_LABEL[state] ?? (state || "…"));
     if (state === "not_ready" && a?.reason) pill.append(" — " + humanize(a.reason));
     if (state === "working_after_call" && a?.wrap_up_until) pill.append(" ", h("span", { "data-until": a.wrap_up_until }));
+    if (a?.next_state && a.next_state !== state) {
+      const next = (STATE_LABEL[a.next_state] ?? a.next_state) + (a.next_reason ? " — " + humanize(a.next_reason) : "");
+      pill.append(" ", h("span", { class: "next", "data-next": a.next_state, text: "then " + next }));
+    }
 
     const reasons = h("select", { "data-key": "reason", "aria-label": "Not ready reason", part: "reason" });
     for (const r of desk.reasonCodes) reasons.append(h("option", { value: r, text: humanize(r) }));
