@@ -56,6 +56,10 @@ type Main struct {
 	cancel  context.CancelFunc
 	nodeErr chan error
 	closers []func()
+
+	// Hooks of the load harness (load_test.go); nil in production.
+	newSim  func(sim.Config, *slog.Logger) callbridge.Driver // builds the simulated PBX's driver from serve's Config
+	onEvent func(callbridge.Event)                           // node.Config.OnEvent
 }
 
 // NewMain returns a Main with the embedded defaults.
@@ -214,7 +218,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	m.Node = node.New(node.Config{Driver: drv, Engine: eng, Log: evlog, Logger: lg.With("component", "node")})
+	m.Node = node.New(node.Config{Driver: drv, Engine: eng, Log: evlog, Logger: lg.With("component", "node"), OnEvent: m.onEvent})
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
 	m.nodeErr = make(chan error, 1)
@@ -269,7 +273,11 @@ func (m *Main) natsConn() (*natsgo.Conn, error) {
 func (m *Main) driver(dir callbridge.Directory) (callbridge.Driver, error) {
 	switch {
 	case m.PBX == "sim":
-		return sim.New(sim.Config{Directory: dir, CallInterval: m.SimInterval, HonourWrapUp: true}, m.Logger.With("component", "sim")), nil
+		cfg := sim.Config{Directory: dir, CallInterval: m.SimInterval, HonourWrapUp: true}
+		if m.newSim != nil {
+			return m.newSim(cfg, m.Logger.With("component", "sim")), nil
+		}
+		return sim.New(cfg, m.Logger.With("component", "sim")), nil
 	case strings.HasPrefix(m.PBX, "ami://"):
 		cfg, err := asterisk.ParseURL(m.PBX)
 		if err != nil {
