@@ -247,10 +247,14 @@ func (l *fakeLog) Subscribe(ctx context.Context, f callbridge.Filter, afterSeq u
 }
 
 func (s *fakeSub) Stop() {
-	s.stop()
+	// s.stop is set under log.mu in Subscribe, and AfterFunc may call Stop at once.
 	s.log.mu.Lock()
+	stop := s.stop
 	delete(s.log.subs, s)
 	s.log.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 func (l *fakeLog) subscribers() int {
