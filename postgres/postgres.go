@@ -123,6 +123,7 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes the connection pool.
 func (db *DB) Close() error {
+	db.DB.Close() // the cached statements
 	if err := db.SQL.Close(); err != nil {
 		return fmt.Errorf("close postgres %s: %w", db.name, err)
 	}

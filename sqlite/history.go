@@ -19,8 +19,11 @@ var (
 	_ callbridge.APIKeyStore  = (*DB)(nil)
 )
 
-// shared returns the shared SQL implementation on db's connection pool.
-func (db *DB) shared() *sqlstore.DB {
+// shared returns the shared SQL implementation on db's connection pool (one per DB, so its
+// prepared statements are kept).
+func (db *DB) shared() *sqlstore.DB { return db.sh }
+
+func newShared(db *DB) *sqlstore.DB {
 	return &sqlstore.DB{
 		SQL: db.sql, Dialect: sqlstore.SQLite, Logger: db.logger, BcryptCost: db.bcryptCost,
 		IsUniqueViolation: isUniqueViolation,

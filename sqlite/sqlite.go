@@ -23,6 +23,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/internal/sqlstore"
 )
 
 // BusyTimeout is how long a statement waits for another connection's write lock before it
@@ -32,6 +33,7 @@ const BusyTimeout = 5 * time.Second
 // DB is a callbridge store in one SQLite file. It is safe for concurrent use.
 type DB struct {
 	sql        *sql.DB
+	sh         *sqlstore.DB // the SQL shared with PostgreSQL, on sql
 	logger     *slog.Logger
 	path       string
 	bcryptCost int
@@ -88,6 +90,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", abs, err)
 	}
+	db.sh = newShared(db)
 	if err := db.setUp(ctx); err != nil {
 		db.sql.Close()
 		return nil, err
@@ -126,6 +129,7 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close closes the database; SQLite checkpoints the WAL into the main file when the last
 // connection closes.
 func (db *DB) Close() error {
+	db.sh.Close()
 	if err := db.sql.Close(); err != nil {
 		return fmt.Errorf("close database %s: %w", db.path, err)
 	}

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/callbridge/callbridge"
@@ -42,6 +43,38 @@ type DB struct {
 	BcryptCost int
 	// IsUniqueViolation reports whether err is a unique-constraint violation of the driver.
 	IsUniqueViolation func(error) bool
+
+	// stmts caches the prepared statements of the history writer (query → *sql.Stmt): the
+	// records consumer runs the same few statements for every event, and re-parsing them was
+	// most of its cost (docs/benchmarks.md, load harness).
+	stmts sync.Map
+}
+
+// stmt returns the prepared statement of query (placeholders not yet rewritten), preparing
+// it on first use. Statements live until Close.
+func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	q := db.q(query)
+	if s, ok := db.stmts.Load(q); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := db.SQL.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.stmts.LoadOrStore(q, s); loaded {
+		s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
+
+// Close closes the cached statements (not the database, which its owner closes).
+func (db *DB) Close() {
+	db.stmts.Range(func(k, v any) bool {
+		v.(*sql.Stmt).Close()
+		db.stmts.Delete(k)
+		return true
+	})
 }
 
 // q rewrites the "?" placeholders of query for the dialect.

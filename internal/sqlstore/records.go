@@ -232,10 +232,39 @@ type historyTx struct {
 
 var _ callbridge.HistoryTx = (*historyTx)(nil)
 
+// exec, queryRow and query run a cached prepared statement (DB.stmt) in the transaction.
 func (h *historyTx) exec(ctx context.Context, query string, args ...any) error {
-	_, err := h.tx.ExecContext(ctx, h.db.q(query), args...)
+	st, err := h.db.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	_, err = h.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	return err
 }
+
+func (h *historyTx) queryRow(ctx context.Context, query string, args ...any) rowScanner {
+	st, err := h.db.stmt(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return h.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+}
+
+func (h *historyTx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := h.db.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return h.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+}
+
+// rowScanner is what *sql.Row and errRow have in common.
+type rowScanner interface{ Scan(dest ...any) error }
+
+// errRow is a row whose query could not be prepared.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 // LockPosition implements callbridge.HistoryTx. The no-op UPDATE takes the row's write lock
 // (PostgreSQL row lock; SQLite already holds the database's write lock in a write
@@ -249,7 +278,7 @@ func (h *historyTx) LockPosition(ctx context.Context, consumer string) (uint64, 
 		return 0, fmt.Errorf("lock position %s: %w", consumer, err)
 	}
 	var pos int64
-	if err := h.tx.QueryRowContext(ctx, h.db.q("SELECT position FROM consumer_positions WHERE consumer = ?"), consumer).Scan(&pos); err != nil {
+	if err := h.queryRow(ctx, "SELECT position FROM consumer_positions WHERE consumer = ?", consumer).Scan(&pos); err != nil {
 		return 0, fmt.Errorf("lock position %s: %w", consumer, err)
 	}
 	return uint64(pos), nil
@@ -267,7 +296,7 @@ func (h *historyTx) SetPosition(ctx context.Context, consumer string, seq uint64
 // CallTracking implements callbridge.HistoryTx.
 func (h *historyTx) CallTracking(ctx context.Context, tenant callbridge.TenantID, id callbridge.CallID) (callbridge.CallRecord, []byte, bool, error) {
 	var state string
-	row := h.tx.QueryRowContext(ctx, h.db.q("SELECT "+callRecordColumns+", tracking FROM call_records WHERE tenant = ? AND call_id = ?"),
+	row := h.queryRow(ctx, "SELECT "+callRecordColumns+", tracking FROM call_records WHERE tenant = ? AND call_id = ?",
 		string(tenant), string(id))
 	r, err := scanCallRecord(row, &state)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -344,7 +373,7 @@ func (h *historyTx) PutCallRecord(ctx context.Context, r callbridge.CallRecord, 
 // AgentTracking implements callbridge.HistoryTx.
 func (h *historyTx) AgentTracking(ctx context.Context, tenant callbridge.TenantID, agent callbridge.AgentID) ([]byte, error) {
 	var state string
-	err := h.tx.QueryRowContext(ctx, h.db.q("SELECT tracking FROM agent_tracking WHERE tenant = ? AND agent = ?"),
+	err := h.queryRow(ctx, "SELECT tracking FROM agent_tracking WHERE tenant = ? AND agent = ?",
 		string(tenant), string(agent)).Scan(&state)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -368,7 +397,7 @@ func (h *historyTx) PutAgentTracking(ctx context.Context, tenant callbridge.Tena
 // AddAgentState implements callbridge.HistoryTx.
 func (h *historyTx) AddAgentState(ctx context.Context, r callbridge.AgentStateRecord) error {
 	// Close the open period: its duration is whole seconds, rounded, never negative.
-	rows, err := h.tx.QueryContext(ctx, h.db.q("SELECT id, started_at FROM agent_states WHERE tenant = ? AND agent = ? AND ended_at IS NULL"),
+	rows, err := h.query(ctx, "SELECT id, started_at FROM agent_states WHERE tenant = ? AND agent = ? AND ended_at IS NULL",
 		string(r.Tenant), string(r.Agent))
 	if err != nil {
 		return fmt.Errorf("add agent state %s/%s: %w", r.Tenant, r.Agent, err)
