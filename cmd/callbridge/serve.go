@@ -242,7 +242,8 @@ func (m *Main) Open(ctx context.Context) error {
 	hs, err := cbhttp.NewServer(cbhttp.Config{
 		Addr: m.HTTPAddr, Store: store, Log: evlog, Commander: m.Node, Secret: secret,
 		AllowedOrigins: origins, Logger: lg.With("component", "http"),
-		CRM: m.crm.httpConfig(store),
+		CRM:   m.crm.httpConfig(store),
+		Ready: readiness(store, nc),
 	})
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
@@ -377,4 +378,19 @@ func redactURL(s string) string {
 	}
 	user, _, _ := strings.Cut(rest[:at], ":")
 	return scheme + "://" + user + ":***@" + rest[at+1:]
+}
+
+// readiness is /readyz's check of the store and the bus (the switch link is the node's).
+func readiness(store interface{ Ping(context.Context) error }, nc *natsgo.Conn) func() error {
+	return func() error {
+		if !nc.IsConnected() {
+			return callbridge.Errorf(callbridge.EUnavailable, "event bus: NATS is %s", nc.Status())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := store.Ping(ctx); err != nil {
+			return callbridge.Errorf(callbridge.EUnavailable, "store: %v", err)
+		}
+		return nil
+	}
 }

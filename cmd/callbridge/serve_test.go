@@ -234,4 +234,16 @@ func TestServeHealth(t *testing.T) {
 			t.Errorf("GET %s: %s %.100s", tc.path, resp.Status, b)
 		}
 	}
+
+	// /readyz covers the store and the bus too: with the store gone the node is not ready.
+	m.store.Close()
+	resp, err := http.Get("http://" + m.HTTP.Addr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "store") {
+		t.Errorf("GET /readyz with the store closed: %s %.200s", resp.Status, b)
+	}
 }
