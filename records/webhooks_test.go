@@ -73,7 +73,8 @@ func TestWebhooksCarryEveryEventSigned(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	d := webhook.New(webhook.Config{Store: w.store, PollInterval: 20 * time.Millisecond, Logger: testLogger(t)})
+	d := webhook.New(webhook.Config{Store: w.store, PollInterval: 20 * time.Millisecond, Logger: testLogger(t),
+		Destinations: webhook.Destinations{AllowLoopback: true}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(ctx) }()
@@ -152,7 +153,8 @@ func TestDeadCRMDoesNotSlowCallHandling(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	d := webhook.New(webhook.Config{Store: w.store, PollInterval: 10 * time.Millisecond, Timeout: time.Hour, Logger: testLogger(t)})
+	d := webhook.New(webhook.Config{Store: w.store, PollInterval: 10 * time.Millisecond, Timeout: time.Hour, Logger: testLogger(t),
+		Destinations: webhook.Destinations{AllowLoopback: true}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(ctx) }()

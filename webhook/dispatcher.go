@@ -34,10 +34,12 @@ const UserAgent = "callbridge-webhooks/1"
 // Config configures a Dispatcher. Store is required; zero fields take the defaults above.
 type Config struct {
 	Store callbridge.WebhookStore
-	// Client sends the requests; default: an http.Client that does not follow redirects (a
-	// 3xx is a failed attempt) and uses Timeout.
+	// Client sends the requests; default: Destinations.Client(Timeout), which does not follow
+	// redirects (a 3xx is a failed attempt).
 	Client *http.Client
-	Logger *slog.Logger
+	// Destinations restricts the addresses the default Client dials (see Destinations).
+	Destinations Destinations
+	Logger       *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Timeout bounds one attempt (connect, send, response headers and up to 64 KiB of body).
@@ -103,10 +105,7 @@ func New(cfg Config) *Dispatcher {
 		cfg.PerWebhook = DefaultPerWebhook
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{
-			Timeout:       cfg.Timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		cfg.Client = cfg.Destinations.Client(cfg.Timeout)
 	}
 	return &Dispatcher{
 		cfg:      cfg,

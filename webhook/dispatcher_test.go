@@ -131,6 +131,7 @@ func runDispatcher(t *testing.T, cfg webhook.Config) *webhook.Dispatcher {
 		cfg.Timeout = 2 * time.Second
 	}
 	cfg.NoJitter = true
+	cfg.Destinations.AllowLoopback = true // the test receivers listen on 127.0.0.1
 	d := webhook.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -30,6 +30,7 @@ func runMainWith(t *testing.T, change func(*Main)) *Main {
 	m.DataDir = t.TempDir()
 	m.SimInterval = 300 * time.Millisecond
 	m.LogLevel = "error"
+	m.WebhookAllowLoopback = true // the test's CRM receiver listens on 127.0.0.1
 	change(m)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

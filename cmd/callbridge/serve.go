@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,9 @@ type Main struct {
 	DB             string // --db: "" for SQLite in DataDir, or postgres://… (crm.go)
 	LogLevel       string
 	SimInterval    time.Duration
+	// WebhookAllowLoopback lets webhooks go to 127.0.0.0/8 and ::1; WebhookDenyPrivate also
+	// refuses the private ranges (see webhook.Destinations).
+	WebhookAllowLoopback, WebhookDenyPrivate bool
 	// DesktopGrace is how long an agent may be without a desktop before desktop_lost.
 	DesktopGrace time.Duration
 
@@ -76,6 +80,15 @@ func NewMain(stdout, stderr io.Writer) *Main {
 	}
 }
 
+// envBool returns the boolean in CALLBRIDGE_<NAME> ("1", "true", …), or def when it is unset
+// or malformed.
+func envBool(name string, def bool) bool {
+	if b, err := strconv.ParseBool(envDefault(name, strconv.FormatBool(def))); err == nil {
+		return b
+	}
+	return def
+}
+
 // envDuration returns the duration in CALLBRIDGE_<NAME>, or def when it is unset or malformed.
 func envDuration(name string, def time.Duration) time.Duration {
 	if d, err := time.ParseDuration(envDefault(name, def.String())); err == nil {
@@ -110,6 +123,10 @@ func (m *Main) ParseFlags(args []string) error {
 		interval = s
 		return nil
 	})
+	fs.BoolVar(&m.WebhookAllowLoopback, "webhook-allow-loopback", envBool("WEBHOOK_ALLOW_LOOPBACK", false),
+		"let webhooks go to loopback addresses, e.g. a CRM on this host (CALLBRIDGE_WEBHOOK_ALLOW_LOOPBACK); link-local and cloud metadata addresses are always refused")
+	fs.BoolVar(&m.WebhookDenyPrivate, "webhook-deny-private", envBool("WEBHOOK_DENY_PRIVATE", false),
+		"refuse webhooks to private addresses (10/8, 172.16/12, 192.168/16, fc00::/7) too (CALLBRIDGE_WEBHOOK_DENY_PRIVATE)")
 	fs.DurationVar(&m.DesktopGrace, "desktop-grace", envDuration("DESKTOP_GRACE", m.DesktopGrace),
 		"how long an agent may be without a desktop before they become not_ready desktop_lost; 0 turns it off (CALLBRIDGE_DESKTOP_GRACE)")
 	if err := fs.Parse(args); err != nil {
