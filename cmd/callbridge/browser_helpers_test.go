@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -29,26 +28,7 @@ import (
 // simulated PBX's mean time between inbound calls (0: none); origins is --allowed-origins.
 func browserNode(t *testing.T, interval time.Duration, origins string) *Main {
 	t.Helper()
-	m := NewMain(io.Discard, io.Discard)
-	m.HTTPAddr = "127.0.0.1:0"
-	m.DataDir = t.TempDir()
-	m.SimInterval = interval
-	m.AllowedOrigins = origins
-	m.LogLevel = "error"
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := m.Open(ctx); err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	for m.Node.Ready() != nil {
-		if ctx.Err() != nil {
-			t.Fatal("node never became ready")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return m
+	return runMainWith(t, func(m *Main) { m.SimInterval, m.AllowedOrigins = interval, origins })
 }
 
 func chromiumPath(t *testing.T) string {

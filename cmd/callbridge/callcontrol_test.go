@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"os"
 	"testing"
 	"time"
 
@@ -16,25 +14,7 @@ import (
 // deterministic. grace is --desktop-grace.
 func runQuietMain(t *testing.T, grace time.Duration) (*Main, *sim.Driver) {
 	t.Helper()
-	m := NewMain(io.Discard, os.Stderr)
-	m.HTTPAddr = "127.0.0.1:0"
-	m.DataDir = t.TempDir()
-	m.SimInterval = 0
-	m.DesktopGrace = grace
-	m.LogLevel = "error"
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := m.Open(ctx); err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	for m.Node.Ready() != nil {
-		if ctx.Err() != nil {
-			t.Fatal("node never became ready")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	m := runMainWith(t, func(m *Main) { m.SimInterval, m.DesktopGrace = 0, grace })
 	drv, ok := m.Node.Driver().(*sim.Driver)
 	if !ok {
 		t.Fatal("the embedded default does not run the simulated PBX")

@@ -22,32 +22,6 @@ import (
 	"github.com/callbridge/callbridge/webhook"
 )
 
-// runMainWith is runMain with changes to the Main before it opens.
-func runMainWith(t *testing.T, change func(*Main)) *Main {
-	t.Helper()
-	m := NewMain(io.Discard, io.Discard)
-	m.HTTPAddr = "127.0.0.1:0"
-	m.DataDir = t.TempDir()
-	m.SimInterval = 300 * time.Millisecond
-	m.LogLevel = "error"
-	m.WebhookAllowLoopback = true // the test's CRM receiver listens on 127.0.0.1
-	change(m)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := m.Open(ctx); err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	for m.Node.Ready() != nil {
-		if ctx.Err() != nil {
-			t.Fatal("node never became ready")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return m
-}
-
 // rest sends a JSON request and decodes the JSON answer into out (when not nil).
 func rest(t *testing.T, m *Main, method, path, token string, body any, out any) int {
 	t.Helper()

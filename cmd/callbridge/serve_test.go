@@ -17,13 +17,21 @@ import (
 
 // runMain starts `callbridge serve` on the embedded default (simulated PBX, embedded NATS,
 // SQLite) with HTTP on a free loopback port and data in a temp dir.
-func runMain(t *testing.T) *Main {
+func runMain(t *testing.T) *Main { t.Helper(); return runMainWith(t, nil) }
+
+// runMainWith is runMain with changes to the Main before it opens (nil: none). It returns
+// once the simulated switch is connected and resynchronised.
+func runMainWith(t *testing.T, change func(*Main)) *Main {
 	t.Helper()
 	m := NewMain(io.Discard, os.Stderr)
 	m.HTTPAddr = "127.0.0.1:0"
 	m.DataDir = t.TempDir()
 	m.SimInterval = 300 * time.Millisecond
 	m.LogLevel = "error"
+	m.WebhookAllowLoopback = true // the tests' CRM receivers listen on 127.0.0.1
+	if change != nil {
+		change(m)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := m.Open(ctx); err != nil {
@@ -31,7 +39,6 @@ func runMain(t *testing.T) *Main {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	// Wait until the simulated switch is connected and resynchronised.
 	for m.Node.Ready() != nil {
 		if ctx.Err() != nil {
 			t.Fatal("node never became ready")
