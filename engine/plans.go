@@ -242,23 +242,42 @@ func (e *Engine) resolveTarget(t *tenantInfo, to string, self callbridge.DeviceI
 	return target, nil
 }
 
-func (e *Engine) planSingleStepTransfer(t *tenantInfo, cmd callbridge.Command) (Plan, error) {
+// dialChecks checks a command that dials cmd.To before anything else: the target's form, the
+// desk's attached data (returned) and that the switch can do typ.
+func (e *Engine) dialChecks(cmd callbridge.Command, typ callbridge.SwitchCommandType) (map[string]string, error) {
 	if err := callbridge.CheckDialTarget("to", cmd.To); err != nil {
-		return Plan{}, err
+		return nil, err
 	}
 	data, err := deskData(cmd)
 	if err != nil {
-		return Plan{}, err
+		return nil, err
 	}
-	if err := e.need(callbridge.SwitchSingleStepTransfer); err != nil {
-		return Plan{}, err
+	if err := e.need(typ); err != nil {
+		return nil, err
 	}
+	return data, nil
+}
+
+// talkingOnCall is onCall for commands that need the agent's connection connected or held.
+func (e *Engine) talkingOnCall(t *tenantInfo, cmd callbridge.Command) (*agent, *call, error) {
 	a, c, s, err := e.onCall(t, cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s != callbridge.ConnConnected && s != callbridge.ConnHeld {
+		return nil, nil, callbridge.Errorf(callbridge.EConflict, "call %s is not connected at device %s (it is %s)", c.m.ID, a.user.Device, s)
+	}
+	return a, c, nil
+}
+
+func (e *Engine) planSingleStepTransfer(t *tenantInfo, cmd callbridge.Command) (Plan, error) {
+	data, err := e.dialChecks(cmd, callbridge.SwitchSingleStepTransfer)
 	if err != nil {
 		return Plan{}, err
 	}
-	if s != callbridge.ConnConnected && s != callbridge.ConnHeld {
-		return Plan{}, callbridge.Errorf(callbridge.EConflict, "call %s is not connected at device %s (it is %s)", c.m.ID, a.user.Device, s)
+	a, c, err := e.talkingOnCall(t, cmd)
+	if err != nil {
+		return Plan{}, err
 	}
 	to, err := e.resolveTarget(t, cmd.To, a.user.Device)
 	if err != nil {
@@ -281,14 +300,8 @@ func (e *Engine) reserveID(at time.Time) callbridge.CallID {
 }
 
 func (e *Engine) planMakeCall(t *tenantInfo, cmd callbridge.Command) (Plan, error) {
-	if err := callbridge.CheckDialTarget("to", cmd.To); err != nil {
-		return Plan{}, err
-	}
-	data, err := deskData(cmd)
+	data, err := e.dialChecks(cmd, callbridge.SwitchMakeCall)
 	if err != nil {
-		return Plan{}, err
-	}
-	if err := e.need(callbridge.SwitchMakeCall); err != nil {
 		return Plan{}, err
 	}
 	a, err := e.actor(t, cmd, true)
@@ -319,22 +332,13 @@ func (e *Engine) planMakeCall(t *tenantInfo, cmd callbridge.Command) (Plan, erro
 }
 
 func (e *Engine) planConsultationCall(t *tenantInfo, cmd callbridge.Command) (Plan, error) {
-	if err := callbridge.CheckDialTarget("to", cmd.To); err != nil {
-		return Plan{}, err
-	}
-	data, err := deskData(cmd)
+	data, err := e.dialChecks(cmd, callbridge.SwitchConsultationCall)
 	if err != nil {
 		return Plan{}, err
 	}
-	if err := e.need(callbridge.SwitchConsultationCall); err != nil {
-		return Plan{}, err
-	}
-	a, c, s, err := e.onCall(t, cmd)
+	a, c, err := e.talkingOnCall(t, cmd)
 	if err != nil {
 		return Plan{}, err
-	}
-	if s != callbridge.ConnConnected && s != callbridge.ConnHeld {
-		return Plan{}, callbridge.Errorf(callbridge.EConflict, "call %s is not connected at device %s (it is %s)", c.m.ID, a.user.Device, s)
 	}
 	if q := e.consultOf(c, a); q != nil {
 		return Plan{}, callbridge.Errorf(callbridge.EConflict, "consultation %s of call %s is already in progress", q.m.ID, c.m.ID)
