@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
 )
@@ -213,24 +214,62 @@ func (tb *tab) waitFor(timeout time.Duration, cond string) {
 	}
 }
 
-// text is the page's visible text, with the bar's shadow DOM.
+// text is the page's visible text, with the bar's shadow DOM and its desk model (for failure reports).
 func (tb *tab) text() string {
 	ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
 	defer cancel()
 	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const bar = document.querySelector("callbridge-bar");
-		return (document.body ? document.body.innerText : "") + "\n--- bar ---\n" + (bar && bar.shadowRoot ? bar.shadowRoot.textContent : ""); })()`))
+		return (document.body ? document.body.innerText : "") + "\n--- bar ---\n" + (bar && bar.shadowRoot ? bar.shadowRoot.textContent : "") +
+			"\n--- desk ---\n" + JSON.stringify(bar && bar.desk && {agent: bar.desk.agent, calls: [...bar.desk.calls.values()]}); })()`))
 	return s
 }
 
 // click clicks the element that the JavaScript expression sel returns, as a user would: a
-// real mouse press at its centre.
+// real mouse press at its centre, once the element is the one a press there would hit (not
+// covered, not moving).
 func (tb *tab) click(sel string) {
 	tb.t.Helper()
-	var box struct{ X, Y float64 }
-	tb.eval(`(() => { const el = `+sel+`; if (!el) throw new Error("no element: "+`+jsString(sel)+`);
-		el.scrollIntoView({block: "center"}); const r = el.getBoundingClientRect();
-		return {X: r.x + r.width / 2, Y: r.y + r.height / 2}; })()`, &box)
-	tb.run(chromedp.MouseClickXY(box.X, box.Y))
+	x, y := tb.pointAt(sel)
+	tb.run(chromedp.MouseClickXY(x, y))
+}
+
+// clickAcrossRedraw is click with the JavaScript statement redraw run between the mouse press
+// and its release, as when an event redraws the bar under an agent's pointer.
+func (tb *tab) clickAcrossRedraw(sel, redraw string) {
+	tb.t.Helper()
+	x, y := tb.pointAt(sel)
+	tb.run(chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x, y, chromedp.ButtonLeft, chromedp.ClickCount(1)))
+	tb.eval(`(() => { `+redraw+`; return true; })()`, nil)
+	tb.run(chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x, y, chromedp.ButtonLeft, chromedp.ClickCount(1)))
+}
+
+// pointAt is the centre of the element sel returns, once a press there would hit it (it is
+// neither covered nor moving).
+func (tb *tab) pointAt(sel string) (x, y float64) {
+	tb.t.Helper()
+	var box struct {
+		X, Y float64
+		Hit  bool
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tb.eval(`(async () => { const el = `+sel+`; if (!el) throw new Error("no element: "+`+jsString(sel)+`);
+			el.scrollIntoView({block: "center"});
+			const at = () => { const r = el.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; };
+			const [x, y] = at();
+			await new Promise((ok) => setTimeout(ok, 30));
+			const [x2, y2] = at();
+			const hit = el.getRootNode().elementFromPoint(x2, y2);
+			return {X: x2, Y: y2, Hit: x === x2 && y === y2 && !!hit && el.contains(hit)}; })()`, &box)
+		if box.Hit {
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.t.Fatalf("%s: %s is covered or moving at (%.0f, %.0f)\npage:\n%s", tb.name, sel, box.X, box.Y, tb.text())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return box.X, box.Y
 }
 
 // typeInto focuses the input sel returns, selects its text and types s with real key events.

@@ -400,7 +400,10 @@ func TestBrowserHoldAndTransfers(t *testing.T) {
 	// Not ready now, so that the queue offers agent1 nothing more during the test.
 	one.click(`sr.querySelector("button[data-action=not-ready]")`)
 
-	one.click(card(id) + `.querySelector("button[data-action=hold]")`)
+	// An event that redraws the bar between the press and the release of the agent's click
+	// (here a change of the dispositions attribute) does not lose the click.
+	one.clickAcrossRedraw(card(id)+`.querySelector("button[data-action=hold]")`,
+		`bar.setAttribute("dispositions", "sale,no_sale,callback")`)
 	one.waitFor(10*time.Second, fmt.Sprintf(jsCallState, id, "held"))
 	one.click(card(id) + `.querySelector("button[data-action=retrieve]")`)
 	one.waitFor(10*time.Second, fmt.Sprintf(jsCallState, id, "connected"))

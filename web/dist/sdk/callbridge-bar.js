@@ -12,6 +12,524 @@ import {
   login
 } from "./callbridge.js";
 
+// node_modules/morphdom/dist/morphdom-esm.js
+var DOCUMENT_FRAGMENT_NODE = 11;
+function morphAttrs(fromNode, toNode) {
+  var toNodeAttrs = toNode.attributes;
+  var attr;
+  var attrName;
+  var attrNamespaceURI;
+  var attrValue;
+  var fromValue;
+  if (toNode.nodeType === DOCUMENT_FRAGMENT_NODE || fromNode.nodeType === DOCUMENT_FRAGMENT_NODE) {
+    return;
+  }
+  for (var i = toNodeAttrs.length - 1; i >= 0; i--) {
+    attr = toNodeAttrs[i];
+    attrName = attr.name;
+    attrNamespaceURI = attr.namespaceURI;
+    attrValue = attr.value;
+    if (attrNamespaceURI) {
+      attrName = attr.localName || attrName;
+      fromValue = fromNode.getAttributeNS(attrNamespaceURI, attrName);
+      if (fromValue !== attrValue) {
+        if (attr.prefix === "xmlns") {
+          attrName = attr.name;
+        }
+        fromNode.setAttributeNS(attrNamespaceURI, attrName, attrValue);
+      }
+    } else {
+      fromValue = fromNode.getAttribute(attrName);
+      if (fromValue !== attrValue) {
+        fromNode.setAttribute(attrName, attrValue);
+      }
+    }
+  }
+  var fromNodeAttrs = fromNode.attributes;
+  for (var d = fromNodeAttrs.length - 1; d >= 0; d--) {
+    attr = fromNodeAttrs[d];
+    attrName = attr.name;
+    attrNamespaceURI = attr.namespaceURI;
+    if (attrNamespaceURI) {
+      attrName = attr.localName || attrName;
+      if (!toNode.hasAttributeNS(attrNamespaceURI, attrName)) {
+        fromNode.removeAttributeNS(attrNamespaceURI, attrName);
+      }
+    } else {
+      if (!toNode.hasAttribute(attrName)) {
+        fromNode.removeAttribute(attrName);
+      }
+    }
+  }
+}
+var range;
+var NS_XHTML = "http://www.w3.org/1999/xhtml";
+var doc = typeof document === "undefined" ? void 0 : document;
+var HAS_TEMPLATE_SUPPORT = !!doc && "content" in doc.createElement("template");
+var HAS_RANGE_SUPPORT = !!doc && doc.createRange && "createContextualFragment" in doc.createRange();
+function createFragmentFromTemplate(str) {
+  var template = doc.createElement("template");
+  template.innerHTML = str;
+  return template.content.childNodes[0];
+}
+function createFragmentFromRange(str) {
+  if (!range) {
+    range = doc.createRange();
+    range.selectNode(doc.body);
+  }
+  var fragment = range.createContextualFragment(str);
+  return fragment.childNodes[0];
+}
+function createFragmentFromWrap(str) {
+  var fragment = doc.createElement("body");
+  fragment.innerHTML = str;
+  return fragment.childNodes[0];
+}
+function toElement(str) {
+  str = str.trim();
+  if (HAS_TEMPLATE_SUPPORT) {
+    return createFragmentFromTemplate(str);
+  } else if (HAS_RANGE_SUPPORT) {
+    return createFragmentFromRange(str);
+  }
+  return createFragmentFromWrap(str);
+}
+function compareNodeNames(fromEl, toEl) {
+  var fromNodeName = fromEl.nodeName;
+  var toNodeName = toEl.nodeName;
+  var fromCodeStart, toCodeStart;
+  if (fromNodeName === toNodeName) {
+    return true;
+  }
+  fromCodeStart = fromNodeName.charCodeAt(0);
+  toCodeStart = toNodeName.charCodeAt(0);
+  if (fromCodeStart <= 90 && toCodeStart >= 97) {
+    return fromNodeName === toNodeName.toUpperCase();
+  } else if (toCodeStart <= 90 && fromCodeStart >= 97) {
+    return toNodeName === fromNodeName.toUpperCase();
+  } else {
+    return false;
+  }
+}
+function createElementNS(name, namespaceURI) {
+  return !namespaceURI || namespaceURI === NS_XHTML ? doc.createElement(name) : doc.createElementNS(namespaceURI, name);
+}
+function moveChildren(fromEl, toEl) {
+  var curChild = fromEl.firstChild;
+  while (curChild) {
+    var nextChild = curChild.nextSibling;
+    toEl.appendChild(curChild);
+    curChild = nextChild;
+  }
+  return toEl;
+}
+function syncBooleanAttrProp(fromEl, toEl, name) {
+  if (fromEl[name] !== toEl[name]) {
+    fromEl[name] = toEl[name];
+    if (fromEl[name]) {
+      fromEl.setAttribute(name, "");
+    } else {
+      fromEl.removeAttribute(name);
+    }
+  }
+}
+var specialElHandlers = {
+  OPTION: function(fromEl, toEl) {
+    var parentNode = fromEl.parentNode;
+    if (parentNode) {
+      var parentName = parentNode.nodeName.toUpperCase();
+      if (parentName === "OPTGROUP") {
+        parentNode = parentNode.parentNode;
+        parentName = parentNode && parentNode.nodeName.toUpperCase();
+      }
+      if (parentName === "SELECT" && !parentNode.hasAttribute("multiple")) {
+        if (fromEl.hasAttribute("selected") && !toEl.selected) {
+          fromEl.setAttribute("selected", "selected");
+          fromEl.removeAttribute("selected");
+        }
+        parentNode.selectedIndex = -1;
+      }
+    }
+    syncBooleanAttrProp(fromEl, toEl, "selected");
+  },
+  /**
+   * The "value" attribute is special for the <input> element since it sets
+   * the initial value. Changing the "value" attribute without changing the
+   * "value" property will have no effect since it is only used to the set the
+   * initial value.  Similar for the "checked" attribute, and "disabled".
+   */
+  INPUT: function(fromEl, toEl) {
+    syncBooleanAttrProp(fromEl, toEl, "checked");
+    syncBooleanAttrProp(fromEl, toEl, "disabled");
+    if (fromEl.value !== toEl.value) {
+      fromEl.value = toEl.value;
+    }
+    if (!toEl.hasAttribute("value")) {
+      fromEl.removeAttribute("value");
+    }
+  },
+  TEXTAREA: function(fromEl, toEl) {
+    var newValue = toEl.value;
+    if (fromEl.value !== newValue) {
+      fromEl.value = newValue;
+    }
+    var firstChild = fromEl.firstChild;
+    if (firstChild) {
+      var oldValue = firstChild.nodeValue;
+      if (oldValue == newValue || !newValue && oldValue == fromEl.placeholder) {
+        return;
+      }
+      firstChild.nodeValue = newValue;
+    }
+  },
+  SELECT: function(fromEl, toEl) {
+    if (!toEl.hasAttribute("multiple")) {
+      var selectedIndex = -1;
+      var i = 0;
+      var curChild = fromEl.firstChild;
+      var optgroup;
+      var nodeName;
+      while (curChild) {
+        nodeName = curChild.nodeName && curChild.nodeName.toUpperCase();
+        if (nodeName === "OPTGROUP") {
+          optgroup = curChild;
+          curChild = optgroup.firstChild;
+          if (!curChild) {
+            curChild = optgroup.nextSibling;
+            optgroup = null;
+          }
+        } else {
+          if (nodeName === "OPTION") {
+            if (curChild.hasAttribute("selected")) {
+              selectedIndex = i;
+              break;
+            }
+            i++;
+          }
+          curChild = curChild.nextSibling;
+          if (!curChild && optgroup) {
+            curChild = optgroup.nextSibling;
+            optgroup = null;
+          }
+        }
+      }
+      fromEl.selectedIndex = selectedIndex;
+    }
+  }
+};
+var ELEMENT_NODE = 1;
+var DOCUMENT_FRAGMENT_NODE$1 = 11;
+var TEXT_NODE = 3;
+var COMMENT_NODE = 8;
+function noop() {
+}
+function defaultGetNodeKey(node) {
+  if (node) {
+    return node.getAttribute && node.getAttribute("id") || node.id;
+  }
+}
+function morphdomFactory(morphAttrs2) {
+  return function morphdom2(fromNode, toNode, options) {
+    if (!options) {
+      options = {};
+    }
+    if (typeof toNode === "string") {
+      if (fromNode.nodeName === "#document" || fromNode.nodeName === "HTML") {
+        var toNodeHtml = toNode;
+        toNode = doc.createElement("html");
+        toNode.innerHTML = toNodeHtml;
+      } else if (fromNode.nodeName === "BODY") {
+        var toNodeBody = toNode;
+        toNode = doc.createElement("html");
+        toNode.innerHTML = toNodeBody;
+        var bodyElement = toNode.querySelector("body");
+        if (bodyElement) {
+          toNode = bodyElement;
+        }
+      } else {
+        toNode = toElement(toNode);
+      }
+    } else if (toNode.nodeType === DOCUMENT_FRAGMENT_NODE$1) {
+      toNode = toNode.firstElementChild;
+    }
+    var getNodeKey = options.getNodeKey || defaultGetNodeKey;
+    var onBeforeNodeAdded = options.onBeforeNodeAdded || noop;
+    var onNodeAdded = options.onNodeAdded || noop;
+    var onBeforeElUpdated = options.onBeforeElUpdated || noop;
+    var onElUpdated = options.onElUpdated || noop;
+    var onBeforeNodeDiscarded = options.onBeforeNodeDiscarded || noop;
+    var onNodeDiscarded = options.onNodeDiscarded || noop;
+    var onBeforeElChildrenUpdated = options.onBeforeElChildrenUpdated || noop;
+    var skipFromChildren = options.skipFromChildren || noop;
+    var addChild = options.addChild || function(parent, child) {
+      return parent.appendChild(child);
+    };
+    var childrenOnly = options.childrenOnly === true;
+    var fromNodesLookup = /* @__PURE__ */ Object.create(null);
+    var keyedRemovalList = [];
+    function addKeyedRemoval(key) {
+      keyedRemovalList.push(key);
+    }
+    function walkDiscardedChildNodes(node, skipKeyedNodes) {
+      if (node.nodeType === ELEMENT_NODE) {
+        var curChild = node.firstChild;
+        while (curChild) {
+          var key = void 0;
+          if (skipKeyedNodes && (key = getNodeKey(curChild))) {
+            addKeyedRemoval(key);
+          } else {
+            onNodeDiscarded(curChild);
+            if (curChild.firstChild) {
+              walkDiscardedChildNodes(curChild, skipKeyedNodes);
+            }
+          }
+          curChild = curChild.nextSibling;
+        }
+      }
+    }
+    function removeNode(node, parentNode, skipKeyedNodes) {
+      if (onBeforeNodeDiscarded(node) === false) {
+        return;
+      }
+      if (parentNode) {
+        parentNode.removeChild(node);
+      }
+      onNodeDiscarded(node);
+      walkDiscardedChildNodes(node, skipKeyedNodes);
+    }
+    function indexTree(node) {
+      if (node.nodeType === ELEMENT_NODE || node.nodeType === DOCUMENT_FRAGMENT_NODE$1) {
+        var curChild = node.firstChild;
+        while (curChild) {
+          var key = getNodeKey(curChild);
+          if (key) {
+            fromNodesLookup[key] = curChild;
+          }
+          indexTree(curChild);
+          curChild = curChild.nextSibling;
+        }
+      }
+    }
+    indexTree(fromNode);
+    function handleNodeAdded(el) {
+      onNodeAdded(el);
+      var curChild = el.firstChild;
+      while (curChild) {
+        var nextSibling = curChild.nextSibling;
+        var key = getNodeKey(curChild);
+        if (key) {
+          var unmatchedFromEl = fromNodesLookup[key];
+          if (unmatchedFromEl && compareNodeNames(curChild, unmatchedFromEl)) {
+            curChild.parentNode.replaceChild(unmatchedFromEl, curChild);
+            morphEl(unmatchedFromEl, curChild);
+          } else {
+            handleNodeAdded(curChild);
+          }
+        } else {
+          handleNodeAdded(curChild);
+        }
+        curChild = nextSibling;
+      }
+    }
+    function cleanupFromEl(fromEl, curFromNodeChild, curFromNodeKey) {
+      while (curFromNodeChild) {
+        var fromNextSibling = curFromNodeChild.nextSibling;
+        if (curFromNodeKey = getNodeKey(curFromNodeChild)) {
+          addKeyedRemoval(curFromNodeKey);
+        } else {
+          removeNode(
+            curFromNodeChild,
+            fromEl,
+            true
+            /* skip keyed nodes */
+          );
+        }
+        curFromNodeChild = fromNextSibling;
+      }
+    }
+    function morphEl(fromEl, toEl, childrenOnly2) {
+      var toElKey = getNodeKey(toEl);
+      if (toElKey) {
+        delete fromNodesLookup[toElKey];
+      }
+      if (!childrenOnly2) {
+        var beforeUpdateResult = onBeforeElUpdated(fromEl, toEl);
+        if (beforeUpdateResult === false) {
+          return;
+        } else if (beforeUpdateResult instanceof HTMLElement) {
+          fromEl = beforeUpdateResult;
+          indexTree(fromEl);
+        }
+        morphAttrs2(fromEl, toEl);
+        onElUpdated(fromEl);
+        if (onBeforeElChildrenUpdated(fromEl, toEl) === false) {
+          return;
+        }
+      }
+      if (fromEl.nodeName !== "TEXTAREA") {
+        morphChildren(fromEl, toEl);
+      } else {
+        specialElHandlers.TEXTAREA(fromEl, toEl);
+      }
+    }
+    function morphChildren(fromEl, toEl) {
+      var skipFrom = skipFromChildren(fromEl, toEl);
+      var curToNodeChild = toEl.firstChild;
+      var curFromNodeChild = fromEl.firstChild;
+      var curToNodeKey;
+      var curFromNodeKey;
+      var fromNextSibling;
+      var toNextSibling;
+      var matchingFromEl;
+      outer: while (curToNodeChild) {
+        toNextSibling = curToNodeChild.nextSibling;
+        curToNodeKey = getNodeKey(curToNodeChild);
+        while (!skipFrom && curFromNodeChild) {
+          fromNextSibling = curFromNodeChild.nextSibling;
+          if (curToNodeChild.isSameNode && curToNodeChild.isSameNode(curFromNodeChild)) {
+            curToNodeChild = toNextSibling;
+            curFromNodeChild = fromNextSibling;
+            continue outer;
+          }
+          curFromNodeKey = getNodeKey(curFromNodeChild);
+          var curFromNodeType = curFromNodeChild.nodeType;
+          var isCompatible = void 0;
+          if (curFromNodeType === curToNodeChild.nodeType) {
+            if (curFromNodeType === ELEMENT_NODE) {
+              if (curToNodeKey) {
+                if (curToNodeKey !== curFromNodeKey) {
+                  if (matchingFromEl = fromNodesLookup[curToNodeKey]) {
+                    if (fromNextSibling === matchingFromEl) {
+                      isCompatible = false;
+                    } else {
+                      fromEl.insertBefore(matchingFromEl, curFromNodeChild);
+                      if (curFromNodeKey) {
+                        addKeyedRemoval(curFromNodeKey);
+                      } else {
+                        removeNode(
+                          curFromNodeChild,
+                          fromEl,
+                          true
+                          /* skip keyed nodes */
+                        );
+                      }
+                      curFromNodeChild = matchingFromEl;
+                      curFromNodeKey = getNodeKey(curFromNodeChild);
+                    }
+                  } else {
+                    isCompatible = false;
+                  }
+                }
+              } else if (curFromNodeKey) {
+                isCompatible = false;
+              }
+              isCompatible = isCompatible !== false && compareNodeNames(curFromNodeChild, curToNodeChild);
+              if (isCompatible) {
+                morphEl(curFromNodeChild, curToNodeChild);
+              }
+            } else if (curFromNodeType === TEXT_NODE || curFromNodeType == COMMENT_NODE) {
+              isCompatible = true;
+              if (curFromNodeChild.nodeValue !== curToNodeChild.nodeValue) {
+                curFromNodeChild.nodeValue = curToNodeChild.nodeValue;
+              }
+            }
+          }
+          if (isCompatible) {
+            curToNodeChild = toNextSibling;
+            curFromNodeChild = fromNextSibling;
+            continue outer;
+          }
+          if (curFromNodeKey) {
+            addKeyedRemoval(curFromNodeKey);
+          } else {
+            removeNode(
+              curFromNodeChild,
+              fromEl,
+              true
+              /* skip keyed nodes */
+            );
+          }
+          curFromNodeChild = fromNextSibling;
+        }
+        if (curToNodeKey && (matchingFromEl = fromNodesLookup[curToNodeKey]) && compareNodeNames(matchingFromEl, curToNodeChild)) {
+          if (!skipFrom) {
+            addChild(fromEl, matchingFromEl);
+          }
+          morphEl(matchingFromEl, curToNodeChild);
+        } else {
+          var onBeforeNodeAddedResult = onBeforeNodeAdded(curToNodeChild);
+          if (onBeforeNodeAddedResult !== false) {
+            if (onBeforeNodeAddedResult) {
+              curToNodeChild = onBeforeNodeAddedResult;
+            }
+            if (curToNodeChild.actualize) {
+              curToNodeChild = curToNodeChild.actualize(fromEl.ownerDocument || doc);
+            }
+            addChild(fromEl, curToNodeChild);
+            handleNodeAdded(curToNodeChild);
+          }
+        }
+        curToNodeChild = toNextSibling;
+        curFromNodeChild = fromNextSibling;
+      }
+      cleanupFromEl(fromEl, curFromNodeChild, curFromNodeKey);
+      var specialElHandler = specialElHandlers[fromEl.nodeName];
+      if (specialElHandler) {
+        specialElHandler(fromEl, toEl);
+      }
+    }
+    var morphedNode = fromNode;
+    var morphedNodeType = morphedNode.nodeType;
+    var toNodeType = toNode.nodeType;
+    if (!childrenOnly) {
+      if (morphedNodeType === ELEMENT_NODE) {
+        if (toNodeType === ELEMENT_NODE) {
+          if (!compareNodeNames(fromNode, toNode)) {
+            onNodeDiscarded(fromNode);
+            morphedNode = moveChildren(fromNode, createElementNS(toNode.nodeName, toNode.namespaceURI));
+          }
+        } else {
+          morphedNode = toNode;
+        }
+      } else if (morphedNodeType === TEXT_NODE || morphedNodeType === COMMENT_NODE) {
+        if (toNodeType === morphedNodeType) {
+          if (morphedNode.nodeValue !== toNode.nodeValue) {
+            morphedNode.nodeValue = toNode.nodeValue;
+          }
+          return morphedNode;
+        } else {
+          morphedNode = toNode;
+        }
+      }
+    }
+    if (morphedNode === toNode) {
+      onNodeDiscarded(fromNode);
+    } else {
+      if (toNode.isSameNode && toNode.isSameNode(morphedNode)) {
+        return;
+      }
+      morphEl(morphedNode, toNode, childrenOnly);
+      if (keyedRemovalList) {
+        for (var i = 0, len = keyedRemovalList.length; i < len; i++) {
+          var elToRemove = fromNodesLookup[keyedRemovalList[i]];
+          if (elToRemove) {
+            removeNode(elToRemove, elToRemove.parentNode, false);
+          }
+        }
+      }
+    }
+    if (!childrenOnly && morphedNode !== fromNode && fromNode.parentNode) {
+      if (morphedNode.actualize) {
+        morphedNode = morphedNode.actualize(fromNode.ownerDocument || doc);
+      }
+      fromNode.parentNode.replaceChild(morphedNode, fromNode);
+    }
+    return morphedNode;
+  };
+}
+var morphdom = morphdomFactory(morphAttrs);
+var morphdom_esm_default = morphdom;
+
 // src/sdk/callbridge-bar.css
 var callbridge_bar_default = '/* Styles of <callbridge-bar> (its shadow root). Hosts theme it with the custom properties\n   below (set them on the element) and with ::part(). */\n:host {\n  --cb-font: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;\n  --cb-font-size: 14px;\n  --cb-bg: #ffffff;\n  --cb-fg: #1d2430;\n  --cb-muted: #667085;\n  --cb-border: #d8dde6;\n  --cb-surface: #f5f7fa;\n  --cb-accent: #1f6feb;\n  --cb-accent-fg: #ffffff;\n  --cb-danger: #c62828;\n  --cb-ok: #1b7f3b;\n  --cb-warn: #b26a00;\n  --cb-ringing: #1f6feb;\n  --cb-radius: 8px;\n  --cb-gap: 8px;\n  display: block;\n  font: var(--cb-font-size)/1.45 var(--cb-font);\n  color: var(--cb-fg);\n}\n* { box-sizing: border-box; }\n[hidden] { display: none !important; }\n.bar { background: var(--cb-bg); border: 1px solid var(--cb-border); border-radius: var(--cb-radius); padding: 10px 12px; }\n.row { display: flex; flex-wrap: wrap; align-items: center; gap: var(--cb-gap); }\n.row + .row { margin-top: var(--cb-gap); }\n.grow { flex: 1 1 auto; }\n.brand { font-weight: 700; letter-spacing: .2px; }\n.muted { color: var(--cb-muted); }\n.small { font-size: .86em; }\ninput, select, textarea, button { font: inherit; color: inherit; }\ninput, select, textarea { padding: 5px 8px; border: 1px solid var(--cb-border); border-radius: calc(var(--cb-radius) - 2px); background: var(--cb-bg); min-width: 0; }\ntextarea { width: 100%; min-height: 3.2em; resize: vertical; }\nbutton { padding: 5px 12px; border: 1px solid var(--cb-border); border-radius: calc(var(--cb-radius) - 2px); background: var(--cb-bg); cursor: pointer; white-space: nowrap; }\nbutton:hover:not(:disabled) { border-color: var(--cb-accent); }\nbutton:disabled { opacity: .45; cursor: default; }\nbutton.primary { background: var(--cb-accent); border-color: var(--cb-accent); color: var(--cb-accent-fg); }\nbutton.danger { background: var(--cb-danger); border-color: var(--cb-danger); color: #fff; }\nbutton.ok { background: var(--cb-ok); border-color: var(--cb-ok); color: #fff; }\n.dot { width: 9px; height: 9px; border-radius: 50%; background: var(--cb-muted); display: inline-block; flex: none; }\n.dot.open { background: var(--cb-ok); }\n.dot.reconnecting, .dot.connecting { background: var(--cb-warn); }\n.dot.closed { background: var(--cb-danger); }\n.pill { display: inline-block; padding: 1px 10px; border-radius: 999px; font-weight: 600; background: var(--cb-surface); border: 1px solid var(--cb-border); }\n.pill.ready { background: #dff5e3; border-color: #bfe6c8; color: var(--cb-ok); }\n.pill.not_ready, .pill.logged_out { background: #fde2e2; border-color: #f6c4c4; color: var(--cb-danger); }\n.pill.busy { background: #e4edff; border-color: #c6d7fb; color: var(--cb-accent); }\n.pill.working_after_call { background: #fff4d6; border-color: #f3dea2; color: var(--cb-warn); }\n.error { color: var(--cb-danger); margin: 6px 0 0; min-height: 0; }\n.error:empty { display: none; }\n.login { display: grid; grid-template-columns: repeat(auto-fit, minmax(130px, 1fr)); gap: var(--cb-gap); align-items: end; }\n.login label { display: grid; gap: 2px; color: var(--cb-muted); font-size: .9em; }\n.cards { display: grid; gap: var(--cb-gap); margin-top: var(--cb-gap); }\n.card { border: 1px solid var(--cb-border); border-radius: var(--cb-radius); padding: 10px 12px; background: var(--cb-bg); }\n.card.alerting { border-color: var(--cb-ringing); box-shadow: 0 0 0 2px color-mix(in srgb, var(--cb-ringing) 25%, transparent); }\n.card.held { border-style: dashed; }\n.card.wrapup { background: var(--cb-surface); }\n.card h3 { margin: 0; font-size: 1em; display: flex; flex-wrap: wrap; align-items: baseline; gap: 6px 10px; }\n.who { font-size: 1.15em; font-weight: 700; }\n.badge { display: inline-block; padding: 0 8px; border-radius: 999px; font-size: .85em; font-weight: 600; background: var(--cb-surface); border: 1px solid var(--cb-border); }\n.badge.alerting { background: var(--cb-ringing); border-color: var(--cb-ringing); color: #fff; }\n.badge.connected { background: #dff5e3; border-color: #bfe6c8; color: var(--cb-ok); }\n.badge.held { background: #fff4d6; border-color: #f3dea2; color: var(--cb-warn); }\n.facts { display: flex; flex-wrap: wrap; gap: 2px 16px; margin: 6px 0; }\n.facts span b { font-weight: 600; }\ndl.data { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 6px 0; padding: 6px 8px; background: var(--cb-surface); border-radius: calc(var(--cb-radius) - 2px); }\ndl.data dt { color: var(--cb-muted); }\ndl.data dd { margin: 0; font-weight: 600; overflow-wrap: anywhere; }\n.note { margin: 6px 0; padding: 6px 8px; border-left: 3px solid var(--cb-warn); background: #fff8e6; overflow-wrap: anywhere; white-space: pre-wrap; }\na { color: var(--cb-accent); }\n.transfer input.to { width: 11em; }\ninput.dial { width: 18em; }\n.transfer input.tnote { flex: 1 1 12em; }\n';
 
@@ -80,6 +598,15 @@ function since(iso, now = Date.now()) {
   const m = Math.floor(s % 3600 / 60);
   const ss = String(s % 60).padStart(2, "0");
   return h2 > 0 ? `${h2}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+function nodeKey(n) {
+  if (n.nodeType !== Node.ELEMENT_NODE) return void 0;
+  const d = n.dataset;
+  if (d.key) return "key:" + d.key;
+  if (d.action) return "action:" + d.action + ":" + (d.call ?? "");
+  if (d.wrapup) return "wrapup:" + d.wrapup;
+  if (d.call && n.classList.contains("card")) return "call:" + d.call;
+  return void 0;
 }
 function h(tag, props = {}, ...kids) {
   const el = document.createElement(tag);
@@ -636,7 +1163,9 @@ var CallbridgeBar = class extends HTMLElement {
     else bar.append(this.#deskView());
     bar.append(h("p", { class: "info muted", role: "status", text: this.#info }));
     bar.append(h("p", { class: "error", role: "alert", part: "error", text: this.#error }));
-    this.#root.replaceChildren(bar);
+    const drawn = this.#root.firstElementChild;
+    if (drawn) morphdom_esm_default(drawn, bar, { getNodeKey: nodeKey });
+    else this.#root.replaceChildren(bar);
     if (focusKey) {
       const el = this.#root.querySelector(`[data-key="${CSS.escape(focusKey)}"], [data-action="${CSS.escape(focusKey)}"]`);
       if (el) {
@@ -685,8 +1214,8 @@ var CallbridgeBar = class extends HTMLElement {
       pill.append(" ", h("span", { class: "next", "data-next": a.next_state, text: "then " + next }));
     }
     const reasons = h("select", { "data-key": "reason", "aria-label": "Not ready reason", part: "reason" });
-    for (const r of desk.reasonCodes) reasons.append(h("option", { value: r, text: humanize(r) }));
-    if (desk.reasonCodes.includes(this.#draft("reason"))) reasons.value = this.#draft("reason");
+    const reason = desk.reasonCodes.includes(this.#draft("reason")) ? this.#draft("reason") : desk.reasonCodes[0];
+    for (const r of desk.reasonCodes) reasons.append(h("option", { value: r, text: humanize(r), selected: r === reason }));
     reasons.hidden = desk.reasonCodes.length === 0;
     const who = a?.name ? `${a.name} (${this.#session.username})` : this.#session.username;
     frag.append(h(
@@ -795,8 +1324,8 @@ var CallbridgeBar = class extends HTMLElement {
     const id = w.call.call_id;
     const c = w.call;
     const sel = h("select", { "data-key": "disp:" + id, "aria-label": "Disposition" });
-    for (const d of this.#dispositions()) sel.append(h("option", { value: d, text: humanize(d) }));
-    if (this.#draft("disp:" + id)) sel.value = this.#draft("disp:" + id);
+    const disp = this.#draft("disp:" + id) || this.#dispositions()[0];
+    for (const d of this.#dispositions()) sel.append(h("option", { value: d, text: humanize(d), selected: d === disp }));
     const notes = h("textarea", { "data-key": "notes:" + id, placeholder: "Notes", "aria-label": "Wrap-up notes", maxlength: "1000" });
     notes.value = this.#draft("notes:" + id);
     const other = c.direction === "outbound" ? c.dnis || c.ani : c.ani;

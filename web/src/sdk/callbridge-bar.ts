@@ -15,6 +15,7 @@ import {
   type AttachedData, type Call, type CallEvent, type CallEventData, type CallID, type Client,
   type Connection, type ServerEvent, type Session, type StatusChange,
 } from "./callbridge.js";
+import morphdom from "morphdom";
 import BAR_CSS from "./callbridge-bar.css";
 
 /** The attached-data key of the note an agent writes when transferring a call. */
@@ -131,6 +132,21 @@ export function since(iso: string | undefined, now = Date.now()): string {
   const m = Math.floor((s % 3600) / 60);
   const ss = String(s % 60).padStart(2, "0");
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+
+/**
+ * nodeKey names the elements that must keep their identity across redraws (see #render): inputs
+ * by their data-key, buttons by action and call, call cards by call, wrap-up cards by call.
+ * Every key is unique within the bar.
+ */
+function nodeKey(n: Node): string | undefined {
+  if (n.nodeType !== Node.ELEMENT_NODE) return undefined;
+  const d = (n as HTMLElement).dataset;
+  if (d.key) return "key:" + d.key;
+  if (d.action) return "action:" + d.action + ":" + (d.call ?? "");
+  if (d.wrapup) return "wrapup:" + d.wrapup;
+  if (d.call && (n as HTMLElement).classList.contains("card")) return "call:" + d.call;
+  return undefined;
 }
 
 function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Record<string, string | boolean | undefined> = {}, ...kids: Array<Node | string | null | undefined | false>): HTMLElementTagNameMap[K] {
@@ -772,7 +788,13 @@ export class CallbridgeBar extends HTMLElement {
     else bar.append(this.#deskView());
     bar.append(h("p", { class: "info muted", role: "status", text: this.#info }));
     bar.append(h("p", { class: "error", role: "alert", part: "error", text: this.#error }));
-    this.#root.replaceChildren(bar);
+    // Update the drawn tree in place rather than replacing it: an element under the agent's
+    // pointer must survive an event that arrives between mouse press and release, or the click
+    // is lost. Keys keep each call's card and each button its own element, so a press on one
+    // call's button can never release on another call's or another action's button.
+    const drawn = this.#root.firstElementChild;
+    if (drawn) morphdom(drawn, bar, { getNodeKey: nodeKey });
+    else this.#root.replaceChildren(bar);
 
     if (focusKey) {
       const el = this.#root.querySelector<HTMLInputElement>(`[data-key="${CSS.escape(focusKey)}"], [data-action="${CSS.escape(focusKey)}"]`);
@@ -824,8 +846,10 @@ export class CallbridgeBar extends HTMLElement {
     }
 
     const reasons = h("select", { "data-key": "reason", "aria-label": "Not ready reason", part: "reason" });
-    for (const r of desk.reasonCodes) reasons.append(h("option", { value: r, text: humanize(r) }));
-    if (desk.reasonCodes.includes(this.#draft("reason"))) reasons.value = this.#draft("reason");
+    // The chosen option carries the selected attribute: the redraw (morphdom) takes the
+    // selection from it.
+    const reason = desk.reasonCodes.includes(this.#draft("reason")) ? this.#draft("reason") : desk.reasonCodes[0];
+    for (const r of desk.reasonCodes) reasons.append(h("option", { value: r, text: humanize(r), selected: r === reason }));
     reasons.hidden = desk.reasonCodes.length === 0;
 
     const who = a?.name ? `${a.name} (${this.#session!.username})` : this.#session!.username;
@@ -937,8 +961,8 @@ export class CallbridgeBar extends HTMLElement {
     const id = w.call.call_id;
     const c = w.call;
     const sel = h("select", { "data-key": "disp:" + id, "aria-label": "Disposition" });
-    for (const d of this.#dispositions()) sel.append(h("option", { value: d, text: humanize(d) }));
-    if (this.#draft("disp:" + id)) sel.value = this.#draft("disp:" + id);
+    const disp = this.#draft("disp:" + id) || this.#dispositions()[0];
+    for (const d of this.#dispositions()) sel.append(h("option", { value: d, text: humanize(d), selected: d === disp }));
     const notes = h("textarea", { "data-key": "notes:" + id, placeholder: "Notes", "aria-label": "Wrap-up notes", maxlength: "1000" });
     notes.value = this.#draft("notes:" + id);
     const other = c.direction === "outbound" ? c.dnis || c.ani : c.ani;
