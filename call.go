@@ -89,7 +89,9 @@ func (c *Call) Clone() Call {
 // Cause is the CSTA event cause carried by failed, cleared and transferred events.
 type Cause string
 
-// Causes (ECMA-269 §12.2.5 names, lower snake case).
+// Causes (ECMA-269 §12.2.5 names, lower snake case), except where DESIGN.md §2 names the
+// cause itself: a consultation that ends in a completed transfer clears with "transferred" (CSTA
+// "transfer"), one that ends in a conference with "conferenced" (CSTA "conference").
 const (
 	CauseNormal      Cause = "normal_clearing"
 	CauseBusy        Cause = "busy"
@@ -97,8 +99,8 @@ const (
 	CauseRejected    Cause = "call_rejected" // explicit rejection where the switch tells it apart
 	CauseUnavailable Cause = "destination_not_obtainable"
 	CauseAbandoned   Cause = "call_abandoned" // the caller hung up while queued or ringing
-	CauseTransferred Cause = "transfer"
-	CauseConferenced Cause = "conference"
+	CauseTransferred Cause = "transferred"
+	CauseConferenced Cause = "conferenced"
 	CauseRedirected  Cause = "redirected"
 	CauseResync      Cause = "resync" // the call was not on the switch any more after a resync
 	CauseNetworkOut  Cause = "network_out_of_order"

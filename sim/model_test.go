@@ -31,8 +31,8 @@ func TestRandomizedRun(t *testing.T) {
 	for _, k := range []string{
 		"call_started", "data_updated", "queued", "dequeued", "dequeued call_abandoned", "alerting", "connected",
 		"held", "retrieved", "transferred", "transferred consult", "conferenced", "connection_cleared",
-		"failed no_answer", "failed call_rejected", "failed busy", "call_cleared", "call_cleared transfer",
-		"call_cleared conference", "member_state", "ok " + string(callbridge.SwitchMakeCall),
+		"failed no_answer", "failed call_rejected", "failed busy", "call_cleared", "call_cleared transferred",
+		"call_cleared conferenced", "member_state", "ok " + string(callbridge.SwitchMakeCall),
 		"ok " + string(callbridge.SwitchSingleStepTransfer), "ok " + string(callbridge.SwitchConsultationCall),
 		"ok " + string(callbridge.SwitchTransferCall), "ok " + string(callbridge.SwitchConferenceCall),
 		"ok " + string(callbridge.SwitchClearCall), "ok button hangup", "ok button hold", "ok button pause",

@@ -221,25 +221,25 @@ func TestSingleStepTransferKeepsThePBXCallID(t *testing.T) {
 		then     func(h *harness, id string)
 	}{
 		{"to an agent", "1002",
-			[]string{"transferred", "connection_cleared 1001 (transfer)", "alerting 1002"},
+			[]string{"transferred", "connection_cleared 1001 (transferred)", "alerting 1002"},
 			func(h *harness, id string) {
 				wantTypes(t, h.mustExec(callbridge.SwitchCommand{Type: callbridge.SwitchAnswerCall, PBXCallID: id, Device: "1002"}), "connected 1002")
 			}},
 		{"to an agent by user name", "bob",
-			[]string{"transferred", "connection_cleared 1001 (transfer)", "alerting 1002"},
+			[]string{"transferred", "connection_cleared 1001 (transferred)", "alerting 1002"},
 			func(h *harness, id string) {
 				evs := h.advance(sim.DefaultRingTimeout)
 				wantTypes(t, evs, "failed 1002 (no_answer)", "call_cleared (no_answer)")
 			}},
 		{"to a queue", "acme-sales",
-			[]string{"transferred", "connection_cleared 1001 (transfer)", "queued", "alerting 1001"},
+			[]string{"transferred", "connection_cleared 1001 (transferred)", "queued", "alerting 1001"},
 			func(h *harness, id string) {
 				if ev := h.log[len(h.log)-1]; ev.Queue != "acme-sales" {
 					t.Fatalf("offer %+v", ev)
 				}
 			}},
 		{"to an outside number", "+15557654321",
-			[]string{"transferred", "connection_cleared 1001 (transfer)", "alerting +15557654321"},
+			[]string{"transferred", "connection_cleared 1001 (transferred)", "alerting +15557654321"},
 			func(h *harness, id string) {
 				ev := h.until(5*time.Second, isEvent(callbridge.SwitchConnected, id, "+15557654321"))
 				if !ev.External {
@@ -247,7 +247,7 @@ func TestSingleStepTransferKeepsThePBXCallID(t *testing.T) {
 				}
 			}},
 		{"to a busy number", "15559990486",
-			[]string{"transferred", "connection_cleared 1001 (transfer)", "failed 15559990486 (busy)", "call_cleared (busy)"},
+			[]string{"transferred", "connection_cleared 1001 (transferred)", "failed 15559990486 (busy)", "call_cleared (busy)"},
 			nil},
 	}
 	for _, tc := range cases {
@@ -299,7 +299,7 @@ func TestConsultationThenTransfer(t *testing.T) {
 	id, k := consult(t, h, true)
 	h.checkSnapshot()
 	evs := h.mustExec(callbridge.SwitchCommand{Type: callbridge.SwitchTransferCall, PBXCallID: id, ConsultPBXCallID: k, Device: "1001"})
-	wantTypes(t, evs, "transferred", "connection_cleared 1001 (transfer)", "call_cleared (transfer)")
+	wantTypes(t, evs, "transferred", "connection_cleared 1001 (transferred)", "call_cleared (transferred)")
 	if tr := evs[0]; tr.PBXCallID != id || tr.ConsultPBXCallID != k || tr.TransferringDevice != "1001" || tr.TransferredTo != "1002" {
 		t.Fatalf("transferred %+v", tr)
 	}
@@ -319,7 +319,7 @@ func TestTransferWhileTheTargetRings(t *testing.T) {
 	h := newHarness(t, sim.Config{})
 	id, k := consult(t, h, false)
 	wantTypes(t, h.mustExec(callbridge.SwitchCommand{Type: callbridge.SwitchTransferCall, PBXCallID: id, ConsultPBXCallID: k, Device: "1001"}),
-		"transferred", "connection_cleared 1001 (transfer)", "call_cleared (transfer)")
+		"transferred", "connection_cleared 1001 (transferred)", "call_cleared (transferred)")
 	wantTypes(t, h.mustExec(callbridge.SwitchCommand{Type: callbridge.SwitchAnswerCall, PBXCallID: id, Device: "1002"}), "connected 1002")
 	h.checkSnapshot()
 }
@@ -331,7 +331,7 @@ func TestConsultationThenConference(t *testing.T) {
 	wantCode(t, err, callbridge.EConflict) // the target still rings
 	h.mustExec(callbridge.SwitchCommand{Type: callbridge.SwitchAnswerCall, PBXCallID: k, Device: "1002"})
 	evs := h.mustExec(callbridge.SwitchCommand{Type: callbridge.SwitchConferenceCall, PBXCallID: id, ConsultPBXCallID: k, Device: "1001"})
-	wantTypes(t, evs, "conferenced 1001", "call_cleared (conference)")
+	wantTypes(t, evs, "conferenced 1001", "call_cleared (conferenced)")
 	if c := evs[0]; c.PBXCallID != id || c.ConsultPBXCallID != k || c.TransferredTo != "1002" || evs[1].PBXCallID != k {
 		t.Fatalf("conference events %+v", evs)
 	}
@@ -445,7 +445,7 @@ func TestTelsetHangupWhileConsultingCompletesTheTransfer(t *testing.T) {
 	h := newHarness(t, sim.Config{})
 	id, k := consult(t, h, true)
 	evs := h.mustPress("1001", sim.ButtonHangup)
-	wantTypes(t, evs, "transferred", "connection_cleared 1001 (transfer)", "call_cleared (transfer)")
+	wantTypes(t, evs, "transferred", "connection_cleared 1001 (transferred)", "call_cleared (transferred)")
 	if evs[0].PBXCallID != id || evs[0].ConsultPBXCallID != k {
 		t.Fatalf("transferred %+v", evs[0])
 	}

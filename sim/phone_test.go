@@ -92,7 +92,7 @@ func TestPhoneTransfers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantTypes(t, evs, "transferred", "connection_cleared 1001 (transfer)", "alerting 1002")
+		wantTypes(t, evs, "transferred", "connection_cleared 1001 (transferred)", "alerting 1002")
 		if evs[0].PBXCallID != id || evs[0].TransferringDevice != "1001" || evs[0].TransferredTo != "1002" {
 			t.Fatalf("transferred %+v", evs[0])
 		}
@@ -117,7 +117,7 @@ func TestPhoneTransfers(t *testing.T) {
 		wantCode(t, err, callbridge.EConflict) // 1002 has not answered
 		h.mustPress("1002", sim.ButtonAnswer)
 		evs = h.mustPress("1001", sim.ButtonConference)
-		wantTypes(t, evs, "conferenced 1001", "call_cleared (conference)")
+		wantTypes(t, evs, "conferenced 1001", "call_cleared (conferenced)")
 		if evs[0].ConsultPBXCallID != k || evs[0].TransferredTo != "1002" {
 			t.Fatalf("conferenced %+v", evs[0])
 		}

@@ -12,8 +12,8 @@ export type Direction = "inbound" | "outbound" | "internal";
 export type AgentState = "logged_out" | "not_ready" | "ready" | "busy" | "working_after_call";
 /** The agent states a desktop may ask for with set_agent_state. */
 export type RequestedAgentState = "ready" | "not_ready" | "logged_out";
-/** Event causes (ECMA-269 names in lower snake case); other strings may appear. */
-export type Cause = "normal_clearing" | "busy" | "no_answer" | "call_rejected" | "destination_not_obtainable" | "call_abandoned" | "transfer" | "conference" | "redirected" | "resync" | "network_out_of_order" | (string & {});
+/** Event causes (ECMA-269 names in lower snake case; `transferred` and `conferenced` as DESIGN.md names them); other strings may appear. */
+export type Cause = "normal_clearing" | "busy" | "no_answer" | "call_rejected" | "destination_not_obtainable" | "call_abandoned" | "transferred" | "conferenced" | "redirected" | "resync" | "network_out_of_order" | (string & {});
 export type Role = "agent" | "supervisor" | "admin";
 /** Error codes of the v1 API (docs/api.md). */
 export type ErrorCode = "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "switch_rejected" | "not_supported" | "unavailable" | "internal";
