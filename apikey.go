@@ -13,7 +13,8 @@ type APIScope string
 const (
 	// ScopeRecordsRead: read call records and agent state history.
 	ScopeRecordsRead APIScope = "records:read"
-	// ScopeCallsWrite: click-to-dial and call control (/v1/calls…).
+	// ScopeCallsWrite: click-to-dial, call control (/v1/calls…) and agent state
+	// (/v1/agents/{id}/state).
 	ScopeCallsWrite APIScope = "calls:write"
 	// ScopeWebhooksWrite: create, list and delete webhooks, list and redeliver deliveries.
 	ScopeWebhooksWrite APIScope = "webhooks:write"

@@ -92,6 +92,15 @@ type dispositionInput struct {
 	}
 }
 
+type agentStateInput struct {
+	ID   string `path:"id" minLength:"1" maxLength:"64" pattern:"^[A-Za-z0-9_-]+$" doc:"The agent (user name)."`
+	Body struct {
+		State  string `json:"state" enum:"ready,not_ready,logged_out" doc:"The state asked for: ready, not_ready (with a reason) or logged_out (off the queues). On a call or in wrap-up it becomes the agent's next state."`
+		Reason string `json:"reason,omitempty" maxLength:"64" doc:"Reason code (from the tenant's list), with not_ready."`
+		IdempotencyParam
+	}
+}
+
 // CommandReply is the answer to an accepted command.
 type CommandReply struct {
 	CallID callbridge.CallID `json:"call_id,omitempty" doc:"The call a make_call or consultation created (its events carry this call_id)."`
@@ -171,6 +180,15 @@ func (s *Server) callRoutes(api huma.API) {
 		func(ctx context.Context, in *attachedDataInput) (*struct{ Body CommandReply }, error) {
 			return s.command(ctx, callbridge.Command{Name: callbridge.CmdUpdateCallData, CallID: callbridge.CallID(in.CallID),
 				AttachedData: in.Body.AttachedData, IdempotencyKey: in.Body.IdempotencyKey})
+		})
+	agentOp := op("set-agent-state", "/v1/agents/{id}/state", "Set an agent's state",
+		"set_agent_state: the agent goes ready, not ready with a reason, or logs off the queues, as from their desktop (agent.state_changed).")
+	agentOp.Tags = []string{"Agents"}
+	register(s, api, calls, agentOp,
+		func(ctx context.Context, in *agentStateInput) (*struct{ Body CommandReply }, error) {
+			b := in.Body
+			return s.command(ctx, callbridge.Command{Name: callbridge.CmdSetAgentState, Agent: callbridge.AgentID(in.ID),
+				State: callbridge.AgentState(b.State), Reason: b.Reason, IdempotencyKey: b.IdempotencyKey})
 		})
 	register(s, api, calls, op("set-disposition", "/v1/calls/{call_id}/disposition", "Set the disposition",
 		"set_disposition: saves the wrap-up (code and notes) of a call the agent answered, during the call or up to an hour after it (call.disposition_set; the call record takes it)."),

@@ -471,6 +471,20 @@ func TestCallControlREST(t *testing.T) {
 		})
 	}
 
+	// Agent state, as from the agent's desktop.
+	if res := h.do(t, "POST", "/v1/agents/alice/state", sam, jsonBody(t, map[string]any{"state": "not_ready", "reason": "break", "idempotency_key": "s1"})); res.status != nethttp.StatusAccepted {
+		t.Fatalf("set agent state: %d %s", res.status, res.body)
+	}
+	got := h.cmd.nextCommand(t)
+	want := callbridge.Command{Name: callbridge.CmdSetAgentState, Tenant: "acme", Role: callbridge.RoleSupervisor,
+		Agent: "alice", State: callbridge.AgentNotReady, Reason: "break", IdempotencyKey: "s1", Time: got.Time}
+	if got.Time.IsZero() || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("command\n got %+v\nwant %+v", got, want)
+	}
+	h.do(t, "POST", "/v1/agents/alice/state", sam, jsonBody(t, map[string]any{"state": "busy"})).wantError(t, nethttp.StatusBadRequest, "invalid", "state")
+	h.do(t, "POST", "/v1/agents/al%20ice/state", sam, jsonBody(t, map[string]any{"state": "ready"})).wantError(t, nethttp.StatusBadRequest, "invalid", "id")
+	h.cmd.noCommand(t)
+
 	// The Commander's errors keep their code; bad bodies never reach it.
 	h.do(t, "POST", "/v1/calls/GONE/answer", sam, jsonBody(t, map[string]any{"agent": "alice"})).wantError(t, nethttp.StatusNotFound, "not_found", "GONE")
 	h.cmd.nextCommand(t)
@@ -504,7 +518,7 @@ func TestOpenAPIDocument(t *testing.T) {
 		"POST /v1/calls", "POST /v1/calls/{call_id}/answer", "POST /v1/calls/{call_id}/hangup", "POST /v1/calls/{call_id}/clear",
 		"POST /v1/calls/{call_id}/hold", "POST /v1/calls/{call_id}/retrieve", "POST /v1/calls/{call_id}/transfer",
 		"POST /v1/calls/{call_id}/consult", "POST /v1/calls/{call_id}/complete-transfer", "POST /v1/calls/{call_id}/conference",
-		"POST /v1/calls/{call_id}/attached-data", "POST /v1/calls/{call_id}/disposition",
+		"POST /v1/calls/{call_id}/attached-data", "POST /v1/calls/{call_id}/disposition", "POST /v1/agents/{id}/state",
 		"POST /v1/login", "GET /v1/me", "GET /v1/ws", "GET /v1/agents/{id}/availability", "GET /healthz", "GET /readyz",
 	} {
 		method, path, _ := strings.Cut(route, " ")

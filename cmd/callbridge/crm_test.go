@@ -145,11 +145,25 @@ func testServeCRM(t *testing.T, m *Main) {
 	rcv.secret = hook.Secret
 	rcv.mu.Unlock()
 
-	// agent1 goes ready; the CRM answers and hangs up the call for them.
+	// The CRM makes agent1 ready, answers and hangs up the call for them; agent1's desktop
+	// sees it all.
 	d := dial(t, m, login(t, m, "agent1", "demo"), "")
-	if r := d.cmd("set_agent_state", map[string]any{"state": "ready"}); r["ok"] != true {
-		t.Fatalf("ready: %v", r)
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
 	}
+	if st := rest(t, m, "POST", "/v1/agents/agent1/state", key.Key, map[string]any{"state": "not_ready", "reason": "no-such-reason"}, &e); st != http.StatusBadRequest || e.Error.Code != "invalid" {
+		t.Fatalf("unknown reason over REST: %d %+v", st, e)
+	}
+	if st := rest(t, m, "POST", "/v1/agents/nobody/state", key.Key, map[string]any{"state": "ready"}, &e); st != http.StatusNotFound || e.Error.Code != "not_found" {
+		t.Fatalf("unknown agent over REST: %d %+v", st, e)
+	}
+	if st := rest(t, m, "POST", "/v1/agents/agent1/state", key.Key, map[string]any{"state": "ready"}, nil); st != http.StatusAccepted {
+		t.Fatalf("ready over REST: %d", st)
+	}
+	d.next(5*time.Second, "agent.state_changed ready", func(f map[string]any) bool {
+		data, _ := f["data"].(map[string]any)
+		return f["type"] == "agent.state_changed" && data["state"] == "ready"
+	})
 	ev := d.next(30*time.Second, "call.delivered", isEvent("call.delivered", nil))
 	callID := ev["data"].(map[string]any)["call_id"].(string)
 	var reply map[string]any
@@ -227,9 +241,7 @@ func testServeCRM(t *testing.T, m *Main) {
 	if st := rest(t, m, "DELETE", "/v1/api-keys/"+key.ID, sup, nil, nil); st != http.StatusNoContent {
 		t.Fatalf("revoke: %d", st)
 	}
-	var e struct {
-		Error struct{ Code string } `json:"error"`
-	}
+	e.Error.Code = ""
 	if st := rest(t, m, "GET", "/v1/call-records", key.Key, nil, &e); st != http.StatusUnauthorized || e.Error.Code != "unauthorized" {
 		t.Fatalf("revoked key: %d %+v", st, e)
 	}
