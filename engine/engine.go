@@ -221,6 +221,20 @@ func (e *Engine) Agents(tenant callbridge.TenantID) []callbridge.Agent {
 	return out
 }
 
+// Counts returns the number of active calls and of agents per state, over every tenant
+// (metrics). Agents whose state was never emitted are counted as logged_out.
+func (e *Engine) Counts() (calls int, agents map[callbridge.AgentState]int) {
+	agents = make(map[callbridge.AgentState]int, 5)
+	for _, a := range e.agents {
+		st := a.state
+		if st == "" {
+			st = callbridge.AgentLoggedOut
+		}
+		agents[st]++
+	}
+	return len(e.calls), agents
+}
+
 // Snapshot returns what agent's desktop needs to draw itself: the agent, the calls their
 // device has a connection on (sorted like Calls) and the tenant's reason codes. Seq is left 0
 // for the caller to fill in. Errors: ENotFound for an unknown tenant or agent.

@@ -229,6 +229,14 @@ func documentPlainRoutes(api huma.API) {
 			"503": errResp("Not ready; the message says why."),
 		},
 	})
+	oapi.AddOperation(&huma.Operation{
+		OperationID: "metrics", Method: nethttp.MethodGet, Path: "/metrics", Tags: []string{"Operations"},
+		Summary:     "Prometheus metrics",
+		Description: "Prometheus text exposition format; the metrics are listed in docs/api.md. No authentication: volumes only, no tenant, agent or call names.",
+		Responses: map[string]*huma.Response{
+			"200": {Description: "The metrics.", Content: map[string]*huma.MediaType{"text/plain; version=0.0.4": {Schema: &huma.Schema{Type: "string"}}}},
+		},
+	})
 }
 
 func ptr[T any](v T) *T { return &v }

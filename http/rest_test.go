@@ -519,7 +519,7 @@ func TestOpenAPIDocument(t *testing.T) {
 		"POST /v1/calls/{call_id}/hold", "POST /v1/calls/{call_id}/retrieve", "POST /v1/calls/{call_id}/transfer",
 		"POST /v1/calls/{call_id}/consult", "POST /v1/calls/{call_id}/complete-transfer", "POST /v1/calls/{call_id}/conference",
 		"POST /v1/calls/{call_id}/attached-data", "POST /v1/calls/{call_id}/disposition", "POST /v1/agents/{id}/state",
-		"POST /v1/login", "GET /v1/me", "GET /v1/ws", "GET /v1/agents/{id}/availability", "GET /healthz", "GET /readyz",
+		"POST /v1/login", "GET /v1/me", "GET /v1/ws", "GET /v1/agents/{id}/availability", "GET /healthz", "GET /readyz", "GET /metrics",
 	} {
 		method, path, _ := strings.Cut(route, " ")
 		op := doc.Paths[path][strings.ToLower(method)]

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/metrics"
 )
 
 // Defaults for Config fields left zero.
@@ -85,6 +86,11 @@ type Config struct {
 
 	// CRM holds the stores of the REST API for CRMs (rest.go); nil stores answer 503.
 	CRM CRMConfig
+
+	// Metrics, when set, is served at GET /metrics (Prometheus text format, no
+	// authentication: volumes only, no tenant or agent names) and counts WebSocket
+	// connections. Nil: no /metrics.
+	Metrics *metrics.Metrics
 }
 
 // Server is the HTTP gateway. Create it with NewServer, start it with Open, stop it with Close.
@@ -172,6 +178,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /{$}", s.handlePage)
 	m.HandleFunc("GET /healthz", s.handleHealthz)
 	m.HandleFunc("GET /readyz", s.handleReadyz)
+	if s.cfg.Metrics != nil {
+		m.Handle("GET /metrics", s.cfg.Metrics.Handler())
+	}
 	m.HandleFunc("POST /v1/login", s.handleLogin)
 	m.Handle("GET /v1/me", s.requireAuth(false, s.handleMe))
 	m.HandleFunc("GET /v1/ws", s.handleWS)

@@ -95,6 +95,8 @@ func (s *Server) handleWS(w nethttp.ResponseWriter, r *nethttp.Request) {
 		c.finish()
 		return
 	}
+	s.cfg.Metrics.WebSocketOpened()
+	defer s.cfg.Metrics.WebSocketClosed()
 	c.serve(ws)
 }
 

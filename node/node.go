@@ -15,6 +15,7 @@ import (
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/engine"
+	"github.com/callbridge/callbridge/metrics"
 )
 
 // Config configures a Node.
@@ -32,6 +33,8 @@ type Config struct {
 	// OnEvent, if set, is called in the loop goroutine after each event is appended (tests,
 	// the replay command).
 	OnEvent func(callbridge.Event)
+	// Metrics counts events and commands; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Node is one running site. Create it with New, start it with Run.
@@ -149,8 +152,10 @@ func (n *Node) handle(ctx context.Context, out engine.Output) {
 		if _, err := n.cfg.Log.Append(ctx, ev); err != nil {
 			// The event log is the system of record for desktops; losing it is loud.
 			n.log.Error("append event", "type", ev.Type, "tenant", ev.Tenant, "err", err)
+			n.cfg.Metrics.EventLogError()
 			continue
 		}
+		n.cfg.Metrics.Event(ev.Type)
 		if n.cfg.OnEvent != nil {
 			n.cfg.OnEvent(ev)
 		}
@@ -211,13 +216,14 @@ func (n *Node) call(ctx context.Context, f func()) error {
 
 // Do validates cmd in the engine, carries out its switch commands and commits it. The
 // command's outcome arrives as events. Errors are *callbridge.Error.
-func (n *Node) Do(ctx context.Context, cmd callbridge.Command) (callbridge.CommandResult, error) {
+func (n *Node) Do(ctx context.Context, cmd callbridge.Command) (res callbridge.CommandResult, err error) {
+	defer func() { n.cfg.Metrics.Command(cmd.Name, err) }()
 	if cmd.Time.IsZero() {
 		cmd.Time = n.cfg.Now()
 	}
 	var plan engine.Plan
 	var perr error
-	err := n.call(ctx, func() {
+	err = n.call(ctx, func() {
 		if plan, perr = n.cfg.Engine.Plan(cmd); perr == nil {
 			// Staged in the same turn of the loop: the switch's events, which may overtake
 			// the reply to the switch command, find the reservation and the transfer's data.
@@ -325,6 +331,13 @@ func (n *Node) Ready() error {
 		return callbridge.Errorf(callbridge.EUnavailable, "switch link is down")
 	}
 	return nil
+}
+
+// Counts returns the number of active calls and of agents per state, over every tenant
+// (metrics.Model).
+func (n *Node) Counts(ctx context.Context) (calls int, agents map[callbridge.AgentState]int, err error) {
+	err = n.call(ctx, func() { calls, agents = n.cfg.Engine.Counts() })
+	return calls, agents, err
 }
 
 // Inspect runs f with the engine in the loop goroutine (tests, admin views). f must not keep

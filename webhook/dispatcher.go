@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/metrics"
 )
 
 // Defaults of Config.
@@ -61,6 +62,8 @@ type Config struct {
 	// Retention is how long delivered and dead-letter deliveries are kept; negative keeps
 	// them forever.
 	Retention time.Duration
+	// Metrics counts delivery attempts by result; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Dispatcher sends the webhook outbox. Create it with New, run it with Run.
@@ -218,10 +221,13 @@ func (d *Dispatcher) attempt(ctx context.Context, p callbridge.PendingDelivery) 
 	case err == nil:
 		a.Status = callbridge.DeliveryDelivered
 		log.Debug("delivered", "status", status)
+		d.cfg.Metrics.WebhookDelivery("delivered")
 	case attempts >= d.cfg.MaxAttempts:
 		a.Status, a.Error = callbridge.DeliveryDeadLetter, err.Error()
 		log.Warn("delivery failed for good; dead letter", "status", status, "err", err)
+		d.cfg.Metrics.WebhookDelivery("dead_letter")
 	default:
+		d.cfg.Metrics.WebhookDelivery("retry")
 		a.Status, a.Error = callbridge.DeliveryPending, err.Error()
 		a.NextAttemptAt = now.Add(d.jitter(Backoff(attempts, d.cfg.BaseBackoff, d.cfg.MaxBackoff)))
 		log.Info("delivery failed; will retry", "status", status, "err", err, "next_attempt_at", a.NextAttemptAt)

@@ -57,7 +57,7 @@ type crm struct {
 // startCRM starts both for every provisioned tenant (new tenants are picked up within
 // records.DefaultRescanInterval).
 func (m *Main) startCRM(store serveStore, evlog callbridge.EventLog, lg *slog.Logger) *crm {
-	c := &crm{dispatcher: webhook.New(webhook.Config{Store: store, Logger: lg,
+	c := &crm{dispatcher: webhook.New(webhook.Config{Store: store, Logger: lg, Metrics: m.Metrics,
 		Destinations: webhook.Destinations{AllowLoopback: m.WebhookAllowLoopback, DenyPrivate: m.WebhookDenyPrivate}})}
 	consumer := records.New(records.Config{
 		Log: evlog, Store: store, Logger: lg, OnEnqueue: c.dispatcher.Notify,

@@ -231,6 +231,9 @@ func testServeCRM(t *testing.T, m *Main) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if v := scrapeMetrics(t, m)[`callbridge_webhook_deliveries_total{result="delivered"}`]; v < 2 {
+		t.Errorf("callbridge_webhook_deliveries_total{result=\"delivered\"} = %v, want at least 2", v)
+	}
 	rcv.mu.Lock()
 	if len(rcv.bad) > 0 {
 		t.Errorf("deliveries with bad signatures: %v", rcv.bad)

@@ -22,6 +22,7 @@ import (
 	"github.com/callbridge/callbridge/asterisk"
 	"github.com/callbridge/callbridge/engine"
 	cbhttp "github.com/callbridge/callbridge/http"
+	"github.com/callbridge/callbridge/metrics"
 	cbnats "github.com/callbridge/callbridge/nats"
 	"github.com/callbridge/callbridge/node"
 	"github.com/callbridge/callbridge/provision"
@@ -55,6 +56,7 @@ type Main struct {
 	evlog   *cbnats.EventLog
 	Node    *node.Node
 	HTTP    *cbhttp.Server
+	Metrics *metrics.Metrics // served at /metrics
 	demo    bool
 
 	cancel  context.CancelFunc
@@ -235,7 +237,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	m.Node = node.New(node.Config{Driver: drv, Engine: eng, Log: evlog, Logger: lg.With("component", "node"), OnEvent: m.onEvent})
+	m.Metrics = metrics.New()
+	m.Node = node.New(node.Config{Driver: drv, Engine: eng, Log: evlog, Logger: lg.With("component", "node"), OnEvent: m.onEvent,
+		Metrics: m.Metrics})
+	m.Metrics.WatchModel(m.Node)
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
 	m.nodeErr = make(chan error, 1)
@@ -259,8 +264,9 @@ func (m *Main) Open(ctx context.Context) error {
 	hs, err := cbhttp.NewServer(cbhttp.Config{
 		Addr: m.HTTPAddr, Store: store, Log: evlog, Commander: m.Node, Secret: secret,
 		AllowedOrigins: origins, Logger: lg.With("component", "http"),
-		CRM:   m.crm.httpConfig(store),
-		Ready: readiness(store, nc),
+		CRM:     m.crm.httpConfig(store),
+		Ready:   readiness(store, nc),
+		Metrics: m.Metrics,
 	})
 	if err != nil {
 		return fmt.Errorf("http: %w", err)

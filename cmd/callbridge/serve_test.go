@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -223,6 +224,66 @@ func TestServeAgentPath(t *testing.T) {
 	d.next(5*time.Second, "call.cleared", isEvent("call.cleared", func(c map[string]any) bool { return c["call_id"] == callID }))
 	d.next(5*time.Second, "wrap-up", isEvent("agent.state_changed", func(a map[string]any) bool { return a["state"] == "working_after_call" }))
 	d.next(20*time.Second, "ready after wrap-up", isEvent("agent.state_changed", func(a map[string]any) bool { return a["state"] == "ready" }))
+
+	// /metrics counted all of it.
+	mt := scrapeMetrics(t, m)
+	for name, min := range map[string]float64{
+		`callbridge_switch_up`:                                                  1,
+		`callbridge_events_total{type="call.delivered"}`:                        1,
+		`callbridge_events_total{type="call.cleared"}`:                          1,
+		`callbridge_commands_total{command="answer_call",result="ok"}`:          1,
+		`callbridge_commands_total{command="set_agent_state",result="ok"}`:      1,
+		`callbridge_commands_total{command="clear_connection",result="ok"}`:     1,
+		`callbridge_commands_total{command="set_agent_state",result="invalid"}`: 1, // the unknown reason
+		`go_goroutines`: 1,
+	} {
+		if v, ok := mt[name]; !ok || v < min {
+			t.Errorf("metric %s = %v (present %v), want at least %v", name, v, ok, min)
+		}
+	}
+	// The demo tenant's five agents, each in one state; agent1 ready, or already busy with the
+	// next call.
+	total := 0.0
+	for _, st := range []string{"logged_out", "not_ready", "ready", "busy", "working_after_call"} {
+		total += mt[`callbridge_agents{state="`+st+`"}`]
+	}
+	if total != 5 || mt[`callbridge_agents{state="ready"}`]+mt[`callbridge_agents{state="busy"}`] < 1 {
+		t.Errorf("callbridge_agents: %v in all, %v ready, %v busy; want 5, agent1 ready or busy", total,
+			mt[`callbridge_agents{state="ready"}`], mt[`callbridge_agents{state="busy"}`])
+	}
+	if _, ok := mt["callbridge_calls_active"]; !ok {
+		t.Error("metric callbridge_calls_active missing")
+	}
+	if v := mt["callbridge_websocket_connections"]; v != 2 {
+		t.Errorf("callbridge_websocket_connections = %v, want 2 (agent1 and agent2)", v)
+	}
+}
+
+// scrapeMetrics GETs /metrics and returns its samples by name with labels, as written.
+func scrapeMetrics(t *testing.T, m *Main) map[string]float64 {
+	t.Helper()
+	res, err := http.Get("http://" + m.HTTP.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if i < 0 || err != nil {
+			t.Fatalf("metrics line %q", line)
+		}
+		out[line[:i]] = v
+	}
+	return out
 }
 
 // TestServeHealth checks /healthz, /readyz and the agent page.
