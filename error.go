@@ -8,15 +8,16 @@ import (
 // Error codes. They appear in API errors as {"error":{"code":"…","message":"…"}} and map to
 // HTTP statuses in package http.
 const (
-	EInvalid        = "invalid"         // bad input: malformed field, CR/LF, unknown command (400)
-	EUnauthorized   = "unauthorized"    // no or bad credentials (401)
-	EForbidden      = "forbidden"       // authenticated but not allowed, e.g. another agent's call (403)
-	ENotFound       = "not_found"       // unknown call, agent, user (404)
-	EConflict       = "conflict"        // the call or agent is not in a state that allows it (409)
-	ENotSupported   = "not_supported"   // the switch cannot do this (501)
-	EUnavailable    = "unavailable"     // the switch link is down or the node is not ready (503)
-	ESwitchRejected = "switch_rejected" // the switch answered the command with an error (502)
-	EInternal       = "internal"        // anything else; details are logged, never shown (500)
+	EInvalid        = "invalid"            // bad input: malformed field, CR/LF, unknown command (400)
+	EUnauthorized   = "unauthorized"       // no or bad credentials (401)
+	EForbidden      = "forbidden"          // authenticated but not allowed, e.g. another agent's call (403)
+	ENotFound       = "not_found"          // unknown call, agent, user (404)
+	EMethod         = "method_not_allowed" // the path exists, but not for this HTTP method (405)
+	EConflict       = "conflict"           // the call or agent is not in a state that allows it (409)
+	ENotSupported   = "not_supported"      // the switch cannot do this (501)
+	EUnavailable    = "unavailable"        // the switch link is down or the node is not ready (503)
+	ESwitchRejected = "switch_rejected"    // the switch answered the command with an error (502)
+	EInternal       = "internal"           // anything else; details are logged, never shown (500)
 )
 
 // Error is callbridge's application error: a code from the list above and a message that is

@@ -39,6 +39,8 @@ func statusOf(code string) int {
 		return nethttp.StatusForbidden
 	case callbridge.ENotFound:
 		return nethttp.StatusNotFound
+	case callbridge.EMethod:
+		return nethttp.StatusMethodNotAllowed
 	case callbridge.EConflict:
 		return nethttp.StatusConflict
 	case callbridge.ENotSupported:

@@ -172,7 +172,7 @@ func TestAvailabilityEndpoint(t *testing.T) {
 	h.do(t, "GET", "/v1/agents/nobody/availability", sam, nil).wantError(t, 404, callbridge.ENotFound, "nobody")
 	h.do(t, "GET", "/v1/agents/bad%20id/availability", sam, nil).wantError(t, 400, callbridge.EInvalid, "agent id")
 	h.do(t, "GET", "/v1/agents/alice/availability", "", nil).wantError(t, 401, callbridge.EUnauthorized, "")
-	h.do(t, "POST", "/v1/agents/alice/availability", alice, nil).wantError(t, 405, callbridge.EInvalid, "not allowed")
+	h.do(t, "POST", "/v1/agents/alice/availability", alice, nil).wantError(t, 405, callbridge.EMethod, "not allowed")
 
 	// A Commander that cannot explain availability.
 	plain := newServer(t)

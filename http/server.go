@@ -212,7 +212,7 @@ func (s *Server) handleNoRoute(w nethttp.ResponseWriter, r *nethttp.Request) {
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		writeJSON(w, nethttp.StatusMethodNotAllowed, errorResponse{Error: errorBody{
-			Code:    callbridge.EInvalid,
+			Code:    callbridge.EMethod,
 			Message: fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", ")),
 		}})
 		return

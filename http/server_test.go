@@ -81,7 +81,7 @@ func TestUnknownRoutesAndMethodsAreJSONErrors(t *testing.T) {
 	h.do(t, "GET", "/v1/calls/C1", "", nil).wantError(t, http.StatusNotFound, "not_found", "")
 
 	res := h.do(t, "GET", "/v1/login", "", nil)
-	res.wantError(t, http.StatusMethodNotAllowed, "invalid", "not allowed")
+	res.wantError(t, http.StatusMethodNotAllowed, "method_not_allowed", "not allowed")
 	if allow := res.header.Get("Allow"); allow != "POST" {
 		t.Errorf("Allow = %q, want POST", allow)
 	}

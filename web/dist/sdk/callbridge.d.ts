@@ -16,7 +16,7 @@ export type RequestedAgentState = "ready" | "not_ready" | "logged_out";
 export type Cause = "normal_clearing" | "busy" | "no_answer" | "call_rejected" | "destination_not_obtainable" | "call_abandoned" | "transferred" | "conferenced" | "redirected" | "resync" | "network_out_of_order" | (string & {});
 export type Role = "agent" | "supervisor" | "admin";
 /** Error codes of the v1 API (docs/api.md). */
-export type ErrorCode = "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "switch_rejected" | "not_supported" | "unavailable" | "internal";
+export type ErrorCode = "invalid" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "switch_rejected" | "not_supported" | "unavailable" | "internal";
 /** Attached data: the key/value map travelling with a call (IVR answers, CRM keys, notes). */
 export type AttachedData = Record<string, string>;
 /** The relation of one device to one call. */

@@ -35,7 +35,7 @@ export type Cause =
 export type Role = "agent" | "supervisor" | "admin";
 /** Error codes of the v1 API (docs/api.md). */
 export type ErrorCode =
-  | "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "switch_rejected"
+  | "invalid" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "switch_rejected"
   | "not_supported" | "unavailable" | "internal";
 
 /** Attached data: the key/value map travelling with a call (IVR answers, CRM keys, notes). */
