@@ -86,7 +86,7 @@ func TestUnknownRoutesAndMethodsAreJSONErrors(t *testing.T) {
 		t.Errorf("Allow = %q, want POST", allow)
 	}
 	res = h.do(t, "DELETE", "/healthz", "", nil)
-	res.wantError(t, http.StatusMethodNotAllowed, "invalid", "not allowed")
+	res.wantError(t, http.StatusMethodNotAllowed, "method_not_allowed", "not allowed")
 	if allow := res.header.Get("Allow"); !strings.Contains(allow, "GET") {
 		t.Errorf("Allow = %q, want GET", allow)
 	}
