@@ -45,16 +45,17 @@ type Connection struct {
 }
 
 // Call is the engine's model of one conversation. It is also the shape of a call in the
-// data of call events (DESIGN.md §4). Times are UTC; zero times are omitted in JSON.
+// data of call events (DESIGN.md §4). Times are UTC; zero times are omitted in JSON. The
+// fields DESIGN.md lists (pbx_call_id, ani, dnis, queue …) are always present, "" when unknown.
 type Call struct {
 	ID           CallID            `json:"call_id"`
 	Tenant       TenantID          `json:"tenant"`
-	PBXCallID    string            `json:"pbx_call_id,omitempty"` // the switch's correlation id (Asterisk Linkedid, FreeSWITCH first leg's Unique-ID)
+	PBXCallID    string            `json:"pbx_call_id"` // the switch's correlation id (Asterisk Linkedid, FreeSWITCH first leg's Unique-ID)
 	Direction    Direction         `json:"direction"`
-	ANI          string            `json:"ani,omitempty"`      // calling number
+	ANI          string            `json:"ani"`                // calling number
 	ANIName      string            `json:"ani_name,omitempty"` // calling name, when the switch gives one
-	DNIS         string            `json:"dnis,omitempty"`     // dialed number (DID)
-	Queue        QueueName         `json:"queue,omitempty"`
+	DNIS         string            `json:"dnis"`               // dialed number (DID)
+	Queue        QueueName         `json:"queue"`
 	AttachedData map[string]string `json:"attached_data"`
 	Connections  []Connection      `json:"connections"`
 	// ConsultOf is set on a consultation call: the call it consults about.

@@ -32,14 +32,16 @@ export interface Connection {
 export interface Call {
     call_id: CallID;
     tenant: TenantID;
-    pbx_call_id?: string;
+    /** The switch's correlation id ("" when unknown). */
+    pbx_call_id: string;
     direction: Direction;
-    /** Calling number. */
-    ani?: string;
+    /** Calling number ("" when unknown). */
+    ani: string;
     ani_name?: string;
-    /** Dialed number. */
-    dnis?: string;
-    queue?: QueueName;
+    /** Dialed number ("" when unknown). */
+    dnis: string;
+    /** The queue the call came through ("" when none). */
+    queue: QueueName;
     attached_data: AttachedData;
     connections: Connection[];
     /** On a consultation call: the call it consults about. */
