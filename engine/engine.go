@@ -222,15 +222,11 @@ func (e *Engine) Agents(tenant callbridge.TenantID) []callbridge.Agent {
 }
 
 // Counts returns the number of active calls and of agents per state, over every tenant
-// (metrics). Agents whose state was never emitted are counted as logged_out.
+// (metrics).
 func (e *Engine) Counts() (calls int, agents map[callbridge.AgentState]int) {
 	agents = make(map[callbridge.AgentState]int, 5)
 	for _, a := range e.agents {
-		st := a.state
-		if st == "" {
-			st = callbridge.AgentLoggedOut
-		}
-		agents[st]++
+		agents[a.state]++
 	}
 	return len(e.calls), agents
 }

@@ -133,26 +133,24 @@ type Model interface {
 // that scrape). Call it once.
 func (m *Metrics) WatchModel(src Model) {
 	if m != nil {
-		m.reg.MustRegister(&modelCollector{src: src})
+		m.reg.MustRegister(&modelCollector{src: src,
+			switchUp: prometheus.NewDesc(namespace+"_switch_up", "1 when the switch link is up and resynchronised, else 0.", nil, nil),
+			calls:    prometheus.NewDesc(namespace+"_calls_active", "Calls in the model, over all tenants.", nil, nil),
+			agents:   prometheus.NewDesc(namespace+"_agents", "Agents per CSTA agent state, over all tenants.", []string{"state"}, nil),
+		})
 	}
 }
 
-var (
-	switchUpDesc = prometheus.NewDesc(namespace+"_switch_up", "1 when the switch link is up and resynchronised, else 0.", nil, nil)
-	callsDesc    = prometheus.NewDesc(namespace+"_calls_active", "Calls in the model, over all tenants.", nil, nil)
-	agentsDesc   = prometheus.NewDesc(namespace+"_agents", "Agents per CSTA agent state, over all tenants.", []string{"state"}, nil)
-)
-
-// agentStates are reported even when no agent is in them, so that sums and rates work.
-var agentStates = []callbridge.AgentState{callbridge.AgentLoggedOut, callbridge.AgentNotReady, callbridge.AgentReady,
-	callbridge.AgentBusy, callbridge.AgentWorkingAfterCall}
-
-type modelCollector struct{ src Model }
+// modelCollector reads the model gauges at each scrape.
+type modelCollector struct {
+	src                     Model
+	switchUp, calls, agents *prometheus.Desc
+}
 
 func (c *modelCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- switchUpDesc
-	ch <- callsDesc
-	ch <- agentsDesc
+	ch <- c.switchUp
+	ch <- c.calls
+	ch <- c.agents
 }
 
 func (c *modelCollector) Collect(ch chan<- prometheus.Metric) {
@@ -160,15 +158,17 @@ func (c *modelCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.src.Ready() == nil {
 		up = 1
 	}
-	ch <- prometheus.MustNewConstMetric(switchUpDesc, prometheus.GaugeValue, up)
+	ch <- prometheus.MustNewConstMetric(c.switchUp, prometheus.GaugeValue, up)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	calls, agents, err := c.src.Counts(ctx)
 	if err != nil {
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(callsDesc, prometheus.GaugeValue, float64(calls))
-	for _, s := range agentStates {
-		ch <- prometheus.MustNewConstMetric(agentsDesc, prometheus.GaugeValue, float64(agents[s]), string(s))
+	ch <- prometheus.MustNewConstMetric(c.calls, prometheus.GaugeValue, float64(calls))
+	// Every state is reported, even with no agent in it, so that sums and rates work.
+	for _, s := range []callbridge.AgentState{callbridge.AgentLoggedOut, callbridge.AgentNotReady, callbridge.AgentReady,
+		callbridge.AgentBusy, callbridge.AgentWorkingAfterCall} {
+		ch <- prometheus.MustNewConstMetric(c.agents, prometheus.GaugeValue, float64(agents[s]), string(s))
 	}
 }
