@@ -10,6 +10,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -141,12 +142,16 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := db.SQL.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER NOT NULL PRIMARY KEY,
-		name       TEXT    NOT NULL,
-		applied_at TEXT    NOT NULL
-	)`); err != nil && !isUniqueViolation(err) {
-		// Two nodes creating the table at once: one gets a unique violation on the catalog.
+	// Under the lock too: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a
+	// concurrent one (the loser fails on the catalog, 23505 or 42710).
+	if err := db.locked(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER NOT NULL PRIMARY KEY,
+			name       TEXT    NOT NULL,
+			applied_at TEXT    NOT NULL
+		)`)
+		return err
+	}); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	var newest int
@@ -164,8 +169,8 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-// apply runs m unless it is already recorded.
-func (db *DB) apply(ctx context.Context, m migrations.Migration) error {
+// locked runs f in a transaction that holds the migration lock, and commits it.
+func (db *DB) locked(ctx context.Context, f func(tx *sql.Tx) error) error {
 	tx, err := db.SQL.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -174,23 +179,33 @@ func (db *DB) apply(ctx context.Context, m migrations.Migration) error {
 	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLock); err != nil {
 		return err
 	}
-	var n int
-	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = $1", m.Version).Scan(&n); err != nil {
+	if err := f(tx); err != nil {
 		return err
 	}
-	if n > 0 {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+	return tx.Commit()
+}
+
+// apply runs m unless it is already recorded.
+func (db *DB) apply(ctx context.Context, m migrations.Migration) error {
+	applied := false
+	err := db.locked(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = $1", m.Version).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return err
+		}
+		applied = true
+		_, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+			m.Version, m.Name, time.Now().UTC().Format(time.RFC3339))
 		return err
+	})
+	if err == nil && applied {
+		db.logger.Info("postgres: applied migration", "db", db.name, "version", m.Version, "name", m.Name)
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-		m.Version, m.Name, time.Now().UTC().Format(time.RFC3339)); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	db.logger.Info("postgres: applied migration", "db", db.name, "version", m.Version, "name", m.Name)
-	return nil
+	return err
 }
