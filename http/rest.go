@@ -9,6 +9,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // CRMConfig gives the gateway the stores behind the REST API for CRMs: call records and
@@ -21,6 +22,11 @@ type CRMConfig struct {
 	APIKeys  callbridge.APIKeyStore
 	// NotifyWebhooks, if set, wakes the webhook dispatcher after a redeliver.
 	NotifyWebhooks func()
+	// WebhookDestinations is the dispatcher's guard: a webhook whose URL names a refused
+	// address, or a host that resolves to one, is refused at creation (400) too.
+	WebhookDestinations webhook.Destinations
+	// Resolver looks up webhook hosts at creation; nil means net.DefaultResolver.
+	Resolver webhook.Resolver
 }
 
 // caller is who calls a REST endpoint: a supervisor or admin logged in, or an API key.

@@ -4,6 +4,7 @@ import (
 	"context"
 	nethttp "net/http"
 	"slices"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -14,6 +15,10 @@ import (
 
 // maxWebhooks is how many webhooks a tenant may have.
 const maxWebhooks = 50
+
+// webhookLookupTimeout bounds the DNS lookup of a new webhook's host; a host that does not
+// resolve in time is checked at every delivery instead.
+const webhookLookupTimeout = 5 * time.Second
 
 type createWebhookInput struct {
 	Body struct {
@@ -64,7 +69,8 @@ func (s *Server) webhookRoutes(api huma.API) {
 			"JSON event (`application/cloudevents+json`), signed per Standard Webhooks (`webhook-id`, " +
 			"`webhook-timestamp`, `webhook-signature`: v1 HMAC-SHA256 of `id.timestamp.body` keyed with the secret), " +
 			"at least once: failures are retried with exponential backoff and become dead letters after the last attempt. " +
-			"The reply carries the signing secret once.",
+			"The reply carries the signing secret once. A URL whose host is, or resolves to, an address deliveries may not " +
+			"reach (cloud metadata, link-local, loopback unless allowed, private when denied) is refused with 400.",
 		DefaultStatus: nethttp.StatusCreated,
 	}, s.createWebhook)
 	register(s, api, hooks, huma.Operation{
@@ -105,6 +111,12 @@ func (s *Server) createWebhook(ctx context.Context, in *createWebhookInput) (*st
 		Description: in.Body.Description, Secret: webhook.NewSecret(), CreatedAt: now,
 	}
 	if err := callbridge.CheckWebhook(w); err != nil {
+		return nil, s.restErr(err)
+	}
+	lctx, cancel := context.WithTimeout(ctx, webhookLookupTimeout)
+	err := s.cfg.CRM.WebhookDestinations.CheckURL(lctx, s.cfg.CRM.Resolver, w.URL)
+	cancel()
+	if err != nil {
 		return nil, s.restErr(err)
 	}
 	existing, err := store.Webhooks(ctx, c.Tenant)

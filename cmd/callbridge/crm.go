@@ -50,6 +50,7 @@ func (m *Main) openStore(ctx context.Context, lg *slog.Logger) (serveStore, erro
 // webhook dispatcher. Neither is on the call path: they read the event log and the store.
 type crm struct {
 	dispatcher *webhook.Dispatcher
+	dest       webhook.Destinations // the delivery guard, also checked at creation
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 }
@@ -57,8 +58,8 @@ type crm struct {
 // startCRM starts both for every provisioned tenant (new tenants are picked up within
 // records.DefaultRescanInterval).
 func (m *Main) startCRM(store serveStore, evlog callbridge.EventLog, lg *slog.Logger) *crm {
-	c := &crm{dispatcher: webhook.New(webhook.Config{Store: store, Logger: lg, Metrics: m.Metrics,
-		Destinations: webhook.Destinations{AllowLoopback: m.WebhookAllowLoopback, DenyPrivate: m.WebhookDenyPrivate}})}
+	dest := webhook.Destinations{AllowLoopback: m.WebhookAllowLoopback, DenyPrivate: m.WebhookDenyPrivate}
+	c := &crm{dest: dest, dispatcher: webhook.New(webhook.Config{Store: store, Logger: lg, Metrics: m.Metrics, Destinations: dest})}
 	consumer := records.New(records.Config{
 		Log: evlog, Store: store, Logger: lg, OnEnqueue: c.dispatcher.Notify,
 		Tenants: func(ctx context.Context) ([]callbridge.TenantID, error) {
@@ -82,7 +83,8 @@ func (m *Main) startCRM(store serveStore, evlog callbridge.EventLog, lg *slog.Lo
 
 // httpConfig is the gateway's CRM configuration.
 func (c *crm) httpConfig(store serveStore) cbhttp.CRMConfig {
-	return cbhttp.CRMConfig{Records: store, Webhooks: store, APIKeys: store, NotifyWebhooks: c.dispatcher.Notify}
+	return cbhttp.CRMConfig{Records: store, Webhooks: store, APIKeys: store, NotifyWebhooks: c.dispatcher.Notify,
+		WebhookDestinations: c.dest}
 }
 
 // stop stops both and waits (an attempt in flight runs to its timeout, at most 10 s).
