@@ -92,6 +92,23 @@ func CheckDialTarget(field, s string) error {
 	return nil
 }
 
+// IsOutsideNumber reports whether s has the form of a number outside the switch: 7 to 20
+// digits, optionally after a leading '+' (E.164 numbers are at most 15 digits; up to 20 leaves
+// room for a national trunk or an international access prefix). Extensions are shorter; a
+// dial target of this form that is no device of the tenant is dialled as an outside number.
+func IsOutsideNumber(s string) bool {
+	digits := strings.TrimPrefix(s, "+")
+	if len(digits) < 7 || len(digits) > 20 {
+		return false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // String forms, for logging.
 func (t TenantID) String() string  { return string(t) }
 func (c CallID) String() string    { return string(c) }

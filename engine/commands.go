@@ -98,9 +98,10 @@ func (e *Engine) need(t callbridge.SwitchCommandType) error {
 //     (or desktop_lost / device_unavailable), a request for busy or working_after_call, a
 //     transfer or call to the agent's own device;
 //   - forbidden: a role other than agent/supervisor/admin; an agent acting on a call their
-//     device has no connection to ("call … is not yours"); a target that is another tenant's
-//     queue or agent device;
-//   - not_found: unknown tenant, agent, or call (a call of another tenant is not found);
+//     device has no connection to ("call … is not yours");
+//   - not_found: unknown tenant, agent, or call (a call of another tenant is not found); a
+//     dial target that is not the tenant's (another tenant's user, device or queue, or a
+//     name that exists nowhere: one reply for all, see resolveTarget);
 //   - conflict: the call or agent is not in a state that allows it (answer a call that is not
 //     ringing, hold a call that is not connected, make_call while on a call …), a user
 //     without a device, an IdempotencyKey reused for another command;
@@ -123,7 +124,7 @@ func (e *Engine) need(t callbridge.SwitchCommandType) error {
 //   - answer_call (connection alerting), clear_connection (active), clear_call, hold_call
 //     (connected), retrieve_call (held).
 //   - single_step_transfer {To}: connection connected or held; To is an agent's user name
-//     (→ their device), a queue of the tenant, an extension or an outside number. The
+//     (→ their device), a device or queue of the tenant, or an outside number. The
 //     command's AttachedData is merged into the call by Apply.
 //   - make_call {To}: the agent has no active connection and no make_call pending; a CallID
 //     is reserved (Result.CallID, also the CorrelationID of SwitchMakeCall).

@@ -491,7 +491,7 @@ func TestPlanRefusals(t *testing.T) {
 				c.To = "globex-sales"
 				return c
 			},
-			code: callbridge.EForbidden,
+			code: callbridge.ENotFound, msg: "not a user, extension or queue of this tenant",
 		},
 		{
 			name: "another tenant's agent device as target",
@@ -500,7 +500,7 @@ func TestPlanRefusals(t *testing.T) {
 				c.To = "2001"
 				return c
 			},
-			code: callbridge.EForbidden,
+			code: callbridge.ENotFound, msg: "not a user, extension or queue of this tenant",
 		},
 		{
 			name: "transfer to the agent's own device",
@@ -729,5 +729,64 @@ func TestPlanRefusals(t *testing.T) {
 			}
 			sameState(t, before, state(f.e))
 		})
+	}
+}
+
+// TestForeignTargetAnswersAsUnknown: every command that dials refuses another tenant's
+// device, queue or user name with exactly the reply of a name that exists nowhere (code and
+// message), so the reply tells nothing about which names exist on the shared switch; the
+// tenant's own targets and outside numbers are still planned.
+func TestForeignTargetAnswersAsUnknown(t *testing.T) {
+	f := newFixture(t)
+	callsSetup(f)
+	commands := map[string]func(to string) callbridge.Command{
+		"make_call": func(to string) callbridge.Command {
+			c := cmd(callbridge.CmdMakeCall, "dave")
+			c.To = to
+			return c
+		},
+		"single_step_transfer": func(to string) callbridge.Command {
+			c := callCmd(callbridge.CmdSingleStepTransfer, "alice", f.idOf(acme, "p1"))
+			c.To = to
+			return c
+		},
+		"consultation_call": func(to string) callbridge.Command {
+			c := callCmd(callbridge.CmdConsultationCall, "alice", f.idOf(acme, "p1"))
+			c.To = to
+			return c
+		},
+	}
+	foreign := []string{"2001", "2002", "globex-sales", "gina"} // globex's devices, queue, user
+	nowhere := []string{"2999", "9999", "nosuch", "nosuch-sales", "123456", "sue"}
+	for name, mk := range commands {
+		reply := func(to string) string {
+			t.Helper()
+			c := mk(to)
+			c.Time = f.now
+			before := state(f.e)
+			p, err := f.e.Plan(c)
+			if err == nil {
+				t.Fatalf("%s to %q planned %+v", name, to, p)
+			}
+			sameState(t, before, state(f.e))
+			return callbridge.ErrorCode(err) + ": " + callbridge.ErrorMessage(err)
+		}
+		want := reply(nowhere[0])
+		if !strings.HasPrefix(want, callbridge.ENotFound+": ") {
+			t.Fatalf("%s to a name that exists nowhere: %s, want not_found", name, want)
+		}
+		for _, to := range append(foreign, nowhere[1:]...) {
+			if got := reply(to); got != want {
+				t.Errorf("%s to %q answers %q; to %q answers %q", name, to, got, nowhere[0], want)
+			}
+		}
+		// The tenant's own targets and outside numbers still go to the switch.
+		for _, to := range []string{"judy", "1010", "acme-vip", "+15557654321", "15557654321"} {
+			c := mk(to)
+			c.Time = f.now
+			if _, err := f.e.Plan(c); err != nil {
+				t.Errorf("%s to %q: %v", name, to, err)
+			}
+		}
 	}
 }

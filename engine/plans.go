@@ -218,23 +218,35 @@ func checkData(data map[string]string) error {
 	return nil
 }
 
+// errUnknownTarget is the one answer for a dial target that is not the tenant's: another
+// tenant's user, device or queue gets exactly the reply of a name that exists nowhere (the
+// same code and message, which does not repeat the name), so that a reply tells nothing about
+// which names exist on the shared switch (issue 10, tenant enumeration).
+var errUnknownTarget = callbridge.Errorf(callbridge.ENotFound,
+	"to is not a user, extension or queue of this tenant, nor an outside number (7 to 20 digits, optionally after +)")
+
 // resolveTarget turns a typed target into what the switch dials: an agent's user name
-// becomes their device; a queue of the tenant, an extension or a number stay as they are.
-// Another tenant's queue or agent device is forbidden.
+// becomes their device; a device or queue of the tenant, or an outside number
+// (callbridge.IsOutsideNumber) that is no other tenant's device, stays as it is. Anything
+// else is errUnknownTarget; the agent's own device is invalid.
 func (e *Engine) resolveTarget(t *tenantInfo, to string, self callbridge.DeviceID) (string, error) {
 	if err := callbridge.CheckDialTarget("to", to); err != nil {
 		return "", err
 	}
-	target := to
+	var target string
 	if u, ok := t.users[to]; ok && u.Device != "" {
 		target = string(u.Device)
-	} else if _, ok := t.queues[callbridge.QueueName(to)]; !ok {
-		if owner, ok := e.dir.queues[callbridge.QueueName(to)]; ok && owner != t.id {
-			return "", callbridge.Errorf(callbridge.EForbidden, "to %q is not a target of this tenant", to)
+	} else if _, ok := t.queues[callbridge.QueueName(to)]; ok {
+		target = to
+	} else if key, ok := e.dir.devices[callbridge.DeviceID(to)]; ok {
+		if key.Tenant != t.id {
+			return "", errUnknownTarget
 		}
-		if key, ok := e.dir.devices[callbridge.DeviceID(to)]; ok && key.Tenant != t.id {
-			return "", callbridge.Errorf(callbridge.EForbidden, "to %q is not a target of this tenant", to)
-		}
+		target = to
+	} else if callbridge.IsOutsideNumber(to) {
+		target = to
+	} else {
+		return "", errUnknownTarget
 	}
 	if callbridge.DeviceID(target) == self {
 		return "", callbridge.Errorf(callbridge.EInvalid, "to %q is the agent's own device", to)

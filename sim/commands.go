@@ -315,15 +315,7 @@ func (p *PBX) resolve(tn *tenant, to string) (target, error) {
 	if q := p.queueBy[callbridge.QueueName(to)]; q != nil && q.tenant == tn {
 		return target{kind: targetQueue, queue: q}, nil
 	}
-	digits := to
-	if len(digits) > 0 && digits[0] == '+' {
-		digits = digits[1:]
-	}
-	ok := len(digits) >= 7 && len(digits) <= 20
-	for i := 0; ok && i < len(digits); i++ {
-		ok = digits[i] >= '0' && digits[i] <= '9'
-	}
-	if !ok {
+	if !callbridge.IsOutsideNumber(to) {
 		return target{}, notFound("unknown target %s", to)
 	}
 	return target{kind: targetOutside, number: to}, nil
