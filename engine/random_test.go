@@ -92,6 +92,8 @@ type sim struct {
 	trace   func(step int, line string) // when set, sees every switch event (to debug a seed)
 	outputs []engine.Output             // every output, in order
 	step    int
+	// onStep, when set, runs after every step of run (after the checks).
+	onStep func(step int)
 
 	// checker
 	cleared map[callbridge.CallID]int
@@ -155,6 +157,9 @@ func (s *sim) run(steps int) {
 			n -= a.weight
 		}
 		s.checkState(i)
+		if s.onStep != nil {
+			s.onStep(i)
+		}
 	}
 	// The end: deliver the echoes, let every timer run, then the switch is empty.
 	for len(s.pending) > 0 {
