@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -55,13 +54,17 @@ type Config struct {
 	KeepAlive time.Duration
 }
 
-// DefaultPort is the manager interface's port when an ami:// URL has none.
+// DefaultPort is the port Asterisk's manager interface listens on by default (manager.conf
+// "port = 5038"). An ami:// URL must name its port all the same; ParseURL's error suggests
+// this one.
 const DefaultPort = "5038"
 
-// ParseURL parses "ami://user:secret@host[:port]" into a Config. Query parameters:
-// transfer_context=NAME and trunks=carrier,other (TrunkEndpoints).
+// ParseURL parses "ami://user:secret@host:port" into a Config. Query parameters:
+// transfer_context=NAME and trunks=carrier,other (TrunkEndpoints). Errors name what is wrong:
+// the scheme, a missing host, port (never assumed) or user, a port outside 1-65535, CR/LF/NUL
+// in the user or secret, a bad transfer_context.
 func ParseURL(s string) (Config, error) {
-	u, err := url.Parse(s)
+	u, err := driverkit.ParseURL(s)
 	if err != nil {
 		return Config{}, fmt.Errorf("asterisk: bad URL: %w", err)
 	}
@@ -75,9 +78,10 @@ func ParseURL(s string) (Config, error) {
 		return Config{}, errors.New("asterisk: URL has no user (ami://user:secret@host:port)")
 	}
 	secret, _ := u.User.Password()
-	port := u.Port()
-	if port == "" {
-		port = DefaultPort
+	port, err := driverkit.URLPort(u)
+	if err != nil {
+		return Config{}, fmt.Errorf("asterisk: %w (the manager interface listens on %s by default: ami://USER:SECRET@%s)",
+			err, DefaultPort, net.JoinHostPort(u.Hostname(), DefaultPort))
 	}
 	cfg := Config{
 		Addr:     net.JoinHostPort(u.Hostname(), port),

@@ -319,8 +319,8 @@ func TestParseURL(t *testing.T) {
 	if err != nil || cfg.Addr != "127.0.0.1:5038" || cfg.Username != "cti" || cfg.Secret != "cti-secret" {
 		t.Errorf("got %+v, %v", cfg, err)
 	}
-	cfg, err = asterisk.ParseURL("ami://cti:s%40c@pbx.example?transfer_context=xfer&trunks=carrier,sbc")
-	if err != nil || cfg.Addr != "pbx.example:5038" || cfg.Secret != "s@c" || cfg.TransferContext != "xfer" ||
+	cfg, err = asterisk.ParseURL("ami://cti:s%40c@pbx.example:15038?transfer_context=xfer&trunks=carrier,sbc")
+	if err != nil || cfg.Addr != "pbx.example:15038" || cfg.Secret != "s@c" || cfg.TransferContext != "xfer" ||
 		!slices.Equal(cfg.TrunkEndpoints, []string{"carrier", "sbc"}) {
 		t.Errorf("got %+v, %v", cfg, err)
 	}
@@ -328,6 +328,20 @@ func TestParseURL(t *testing.T) {
 		"ami://u:p@h?transfer_context=a%0ab", "ami://u:p@h?transfer_context=a,b"} {
 		if _, err := asterisk.ParseURL(bad); err == nil {
 			t.Errorf("ParseURL(%q) accepted", bad)
+		}
+	}
+	// The port is never assumed; the error says what is missing, and never shows the secret.
+	for bad, want := range map[string]string{
+		"ami://cti:cti-secret@pbx.example":       "asterisk: URL has no port (the manager interface listens on 5038 by default: ami://USER:SECRET@pbx.example:5038)",
+		"ami://cti:cti-secret@pbx.example:":      "asterisk: URL has no port",
+		"ami://cti:cti-secret@[::1]":             "ami://USER:SECRET@[::1]:5038",
+		"ami://cti:cti-secret@pbx.example:0":     `asterisk: URL port "0" is not a number from 1 to 65535`,
+		"ami://cti:cti-secret@pbx.example:70000": `URL port "70000" is not a number from 1 to 65535`,
+		"ami://cti:cti-secret@pbx.example:5o38":  `asterisk: bad URL: invalid port ":5o38" after host`,
+	} {
+		_, err := asterisk.ParseURL(bad)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "cti-secret") {
+			t.Errorf("ParseURL(%q) = %v, want an error saying %q", bad, err, want)
 		}
 	}
 }

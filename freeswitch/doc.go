@@ -31,7 +31,8 @@ const (
 	// DefaultContext is the dialplan context of transfer targets and click-to-call numbers
 	// (the recordings' dialplan/default.xml).
 	DefaultContext = "default"
-	// DefaultPort is the event socket's port when an esl:// URL has none.
+	// DefaultPort is the port mod_event_socket listens on by default (event_socket.conf.xml
+	// "listen-port"); an esl:// URL must name its port all the same.
 	DefaultPort = "8021"
 	// DefaultBreakReason is the not_ready reason reported for mod_callcenter's "On Break"
 	// status when callbridge did not set it itself (mod_callcenter keeps no reason code).

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -50,12 +49,13 @@ type Config struct {
 	KeepAlive time.Duration
 }
 
-// ParseURL parses "esl://:password@host[:port]" into a Config (a user name, if given, is
-// ignored: the event socket has only a password; "esl://password@host" is accepted too).
+// ParseURL parses "esl://:password@host:port" into a Config (a user name, if given, is
+// ignored: the event socket has only a password; "esl://password@host:port" is accepted too).
+// The port is never assumed: a URL without one is an error that suggests DefaultPort.
 // Query parameters: format=plain|json, context=NAME, queues=a@default,b@default,
 // vars=ivr_*,crm_id (DataVariables).
 func ParseURL(s string) (Config, error) {
-	u, err := url.Parse(s)
+	u, err := driverkit.ParseURL(s)
 	if err != nil {
 		return Config{}, fmt.Errorf("freeswitch: bad URL: %w", err)
 	}
@@ -78,9 +78,10 @@ func ParseURL(s string) (Config, error) {
 	if err := esl.CheckCommand("auth " + pw); err != nil || strings.ContainsAny(pw, " \t") {
 		return Config{}, errors.New("freeswitch: URL password contains a space, CR, LF or NUL")
 	}
-	port := u.Port()
-	if port == "" {
-		port = DefaultPort
+	port, err := driverkit.URLPort(u)
+	if err != nil {
+		return Config{}, fmt.Errorf("freeswitch: %w (the event socket listens on %s by default: esl://:PASSWORD@%s)",
+			err, DefaultPort, net.JoinHostPort(u.Hostname(), DefaultPort))
 	}
 	cfg := Config{Addr: net.JoinHostPort(u.Hostname(), port), Password: pw}
 	q := u.Query()

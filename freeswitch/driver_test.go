@@ -257,7 +257,7 @@ func TestDriverBadAuth(t *testing.T) {
 }
 
 func TestParseURL(t *testing.T) {
-	cfg, err := freeswitch.ParseURL("esl://:ClueCon@127.0.0.1?format=json&queues=support@default,sales@default&context=agents&vars=ivr_*,crm_id")
+	cfg, err := freeswitch.ParseURL("esl://:ClueCon@127.0.0.1:8021?format=json&queues=support@default,sales@default&context=agents&vars=ivr_*,crm_id")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,6 +274,18 @@ func TestParseURL(t *testing.T) {
 	} {
 		if _, err := freeswitch.ParseURL(bad); err == nil {
 			t.Errorf("ParseURL(%q) accepted", bad)
+		}
+	}
+	// The port is never assumed; the error says what is missing, and never shows the password.
+	for bad, want := range map[string]string{
+		"esl://:ClueCon@fs.example":      "freeswitch: URL has no port (the event socket listens on 8021 by default: esl://:PASSWORD@fs.example:8021)",
+		"esl://ClueCon@fs.example":       "freeswitch: URL has no port",
+		"esl://:ClueCon@fs.example:8o21": `freeswitch: bad URL: invalid port ":8o21" after host`,
+		"esl://:ClueCon@fs.example:0":    `freeswitch: URL port "0" is not a number from 1 to 65535`,
+	} {
+		_, err := freeswitch.ParseURL(bad)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "ClueCon") {
+			t.Errorf("ParseURL(%q) = %v, want an error saying %q", bad, err, want)
 		}
 	}
 }

@@ -36,6 +36,11 @@ func runCapture(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fs.Usage()
 		return errors.New("capture: --pbx and --out are required")
 	}
+	if kind, err := pbxKind(*pbx); err != nil {
+		return err
+	} else if kind != pbxAsterisk {
+		return fmt.Errorf("capture: --pbx %s: capture records a real switch: ami://user:secret@host:5038 or esl://:password@host:8021", redactPBX(*pbx))
+	}
 	cfg, err := asterisk.ParseURL(*pbx)
 	if err != nil {
 		return fmt.Errorf("--pbx: %w", err)

@@ -156,6 +156,10 @@ func (m *Main) logger() (*slog.Logger, error) {
 // Open opens every component in order: store, provisioning, bus, engine and driver, HTTP.
 // On error the caller calls Close.
 func (m *Main) Open(ctx context.Context) error {
+	// Flags first: a mistake is named before anything is opened.
+	if _, err := pbxKind(m.PBX); err != nil {
+		return err
+	}
 	if m.Logger == nil {
 		lg, err := m.logger()
 		if err != nil {
@@ -295,24 +299,26 @@ func (m *Main) natsConn() (*natsgo.Conn, error) {
 
 // driver builds the switch driver named by --pbx.
 func (m *Main) driver(dir callbridge.Directory) (callbridge.Driver, error) {
-	switch {
-	case m.PBX == "sim":
+	kind, err := pbxKind(m.PBX)
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case pbxSim:
 		cfg := sim.Config{Directory: dir, CallInterval: m.SimInterval, HonourWrapUp: true}
 		if m.newSim != nil {
 			return m.newSim(cfg, m.Logger.With("component", "sim")), nil
 		}
 		return sim.New(cfg, m.Logger.With("component", "sim")), nil
-	case strings.HasPrefix(m.PBX, "ami://"):
+	case pbxAsterisk:
 		cfg, err := asterisk.ParseURL(m.PBX)
 		if err != nil {
 			return nil, fmt.Errorf("--pbx: %w", err)
 		}
 		cfg.Logger = m.Logger.With("component", "asterisk")
 		return asterisk.New(cfg), nil
-	case strings.HasPrefix(m.PBX, "esl://"):
-		return m.eslDriver(dir)
 	default:
-		return nil, fmt.Errorf(`--pbx %q: want "sim", ami://user:secret@host:port or esl://:password@host:port`, m.PBX)
+		return m.eslDriver(dir)
 	}
 }
 

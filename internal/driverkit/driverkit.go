@@ -1,12 +1,15 @@
 // Package driverkit holds the protocol-neutral pieces of the switch drivers (asterisk,
-// freeswitch): emitting events in order, the link_down event, Sync's wait for a live link, and
-// the mapping of a failed switch command to a *callbridge.Error.
+// freeswitch): emitting events in order, the link_down event, Sync's wait for a live link, the
+// mapping of a failed switch command to a *callbridge.Error, and the port of a switch URL.
 package driverkit
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -104,4 +107,32 @@ func Rejected(pbx, name, msg string) error {
 		msg = "refused"
 	}
 	return callbridge.Errorf(callbridge.ESwitchRejected, "%s refused %s: %s", pbx, name, msg)
+}
+
+// ParseURL is url.Parse for a switch URL whose error does not repeat the URL, which holds a
+// secret: "invalid port \":x\" after host" rather than "parse \"ami://user:secret@…\": …".
+func ParseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return nil, ue.Err
+		}
+		return nil, errors.New("malformed URL")
+	}
+	return u, nil
+}
+
+// URLPort returns the port of a switch URL (ami://…, esl://…), which must be given: a switch
+// listens where its configuration says, so callbridge never assumes a port. Errors: "URL has
+// no port", "URL port "x" is not a number from 1 to 65535".
+func URLPort(u *url.URL) (string, error) {
+	port := u.Port()
+	if port == "" {
+		return "", errors.New("URL has no port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("URL port %q is not a number from 1 to 65535", port)
+	}
+	return port, nil
 }

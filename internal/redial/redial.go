@@ -29,9 +29,12 @@ type Config[C Conn, E any] struct {
 	// Prefix starts error messages ("ami" gives "ami: on connect: …") and log lines ("ami
 	// connected").
 	Prefix string
-	// Addr is logged with "connected".
+	// Addr is the switch's address, named in the log lines.
 	Addr string
-	// Logger receives the reconnect logs; nil discards them.
+	// Logger receives the connection's log lines; nil discards them. An attempt that never
+	// went live logs "<Prefix> cannot reach <Addr>; retrying" (so a switch that never
+	// answered is never said to be "lost"), a live connection "<Prefix> connected", and its
+	// end "<Prefix> connection lost; reconnecting"; each with err and the wait (in).
 	Logger *slog.Logger
 	// MinBackoff is the first wait before reconnecting; each failed attempt doubles it up to
 	// MaxBackoff. Every wait is jittered: a random duration between half the backoff and the
@@ -98,7 +101,11 @@ func (l *Loop[C, E]) Run(ctx context.Context) error {
 			backoff = l.cfg.MinBackoff
 		}
 		wait := Jitter(backoff)
-		l.log.Warn(l.cfg.Prefix+" connection lost; reconnecting", "err", err, "in", wait)
+		if started.IsZero() {
+			l.log.Warn(l.cfg.Prefix+" cannot reach "+l.cfg.Addr+"; retrying", "err", err, "in", wait)
+		} else {
+			l.log.Warn(l.cfg.Prefix+" connection lost; reconnecting", "addr", l.cfg.Addr, "err", err, "in", wait)
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

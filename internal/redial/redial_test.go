@@ -3,6 +3,7 @@ package redial_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -344,5 +345,59 @@ func TestNotConnected(t *testing.T) {
 	err := redial.NotConnected(errClosed, errClosed, errNot)
 	if !errors.Is(err, errNot) || !errors.Is(err, errClosed) || err.Error() != "not connected: fake: closed" {
 		t.Fatalf("closed: %v", err)
+	}
+}
+
+// lineLog is a slog handler that keeps the messages, in order.
+type lineLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *lineLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *lineLog) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, r.Message)
+	return nil
+}
+func (l *lineLog) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *lineLog) WithGroup(string) slog.Handler      { return l }
+func (l *lineLog) messages() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lines)
+}
+
+// A switch that has not answered yet is "cannot reach", not "connection lost": attempts that
+// never went live say so; only the end of a live connection is a loss. Here two dials fail,
+// the third connects and drops, the fourth fails again.
+func TestLogsCannotReachUntilConnected(t *testing.T) {
+	d := &dialer{setup: func(c *fakeConn) error {
+		switch c.n {
+		case 2:
+			go c.end(errors.New("dropped"))
+			return nil
+		default:
+			return errors.New("connection refused")
+		}
+	}}
+	logs := &lineLog{}
+	cfg := config(d)
+	cfg.Addr = "pbx.example:5038"
+	cfg.Logger = slog.New(logs)
+	stop := run(t, redial.New(cfg))
+	// The fifth dial comes after the fourth attempt's line was logged.
+	waitUntil(t, "5 dials", func() bool { return len(d.dials()) >= 5 })
+	stop()
+	want := []string{
+		"fake cannot reach pbx.example:5038; retrying",
+		"fake cannot reach pbx.example:5038; retrying",
+		"fake connected",
+		"fake connection lost; reconnecting",
+		"fake cannot reach pbx.example:5038; retrying",
+	}
+	if got := logs.messages(); len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+		t.Fatalf("log lines:\n%s\nwant them to start with:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
