@@ -8,13 +8,21 @@ import (
 )
 
 // The attended transfer of FreeSWITCH is the att_xfer dialplan application, run on the
-// transferring (agent) leg. The recordings' README describes its events (no attended-transfer
-// recording is published): CHANNEL_EXECUTE att_xfer on the transferring leg,
-// variable_soft_holding_uuid naming the held caller, a consultation leg with
-// variable_originating_leg_uuid = the transferring leg and without the caller's variables, a
-// consultation CHANNEL_BRIDGE from the transferring leg, and, when the transferring leg hangs
-// up, a CHANNEL_BRIDGE from the target (now the A side) to the caller, with
-// variable_att_xfer_result.
+// transferring (agent) leg B while it is bridged to the caller A. No public recording shows
+// it; the order below is FreeSWITCH 1.10.12's (mod_dptools.c att_xfer_function and
+// att_thread_run, switch_ivr_bridge.c, switch_ivr_originate.c), and the recordings built in
+// freeswitch/testdata (attxfer_build_test.go) follow it:
+//
+//   - CHANNEL_EXECUTE att_xfer on B (A's bridge with B is suspended: no CHANNEL_UNBRIDGE);
+//     att_xfer's thread sets variable_soft_holding_uuid = A on B and originates the target C
+//     from B (variable_originating_leg_uuid = B, none of the caller's variables);
+//   - the consultation: CHANNEL_ANSWER C, CHANNEL_BRIDGE with Unique-ID B, Bridge-B C;
+//   - completed (B hangs up): CHANNEL_HANGUP B, CHANNEL_UNBRIDGE B and A, then att_xfer's
+//     uuid_bridge(C, A): CHANNEL_BRIDGE with Unique-ID C, Bridge-B A
+//     (variable_att_xfer_result success); B's CHANNEL_EXECUTE_COMPLETE att_xfer up to 100 ms
+//     after its hangup, before or after that bridge;
+//   - not completed (C hangs up, or never answers): CHANNEL_EXECUTE_COMPLETE att_xfer on B,
+//     which is still up, and uuid_bridge(B, A) when C had answered.
 //
 // callbridge's model (DESIGN.md §2): the consultation is a call of its own, started by the
 // transferring device (whose connection to the original call is held meanwhile); completing
@@ -66,8 +74,9 @@ func (t *Tracker) onAttXfer(l *leg, ev *esl.Event) {
 }
 
 // completeConsult recognises the end of a completed att_xfer: a bridge between the
-// consultation's target and a leg of the consulted call. It emits transferred on the
-// consulted call and reports whether it did.
+// consultation's target and a leg of the consulted call (att_xfer's uuid_bridge(C, A), or
+// FreeSWITCH's bridge of a soft-held caller to a target still ringing, Unique-ID A). It
+// emits transferred on the consulted call and reports whether it did.
 func (t *Tracker) completeConsult(l *leg, ev *esl.Event) bool {
 	o := t.legs[ev.Get("Bridge-B-Unique-ID")]
 	if o == nil {
@@ -86,6 +95,9 @@ func (t *Tracker) completeConsult(l *leg, ev *esl.Event) bool {
 	}
 	c := q.consulter
 	x.unpend(c)
+	if c != nil {
+		c.handover = false
+	}
 	e := t.callEvent(x, callbridge.SwitchTransferred)
 	e.ConsultPBXCallID = q.id
 	e.TransferredTo = target.device
@@ -110,12 +122,16 @@ func (t *Tracker) completeConsult(l *leg, ev *esl.Event) bool {
 	return true
 }
 
-// onAttXferDone: att_xfer returned on the transferring leg. If the consultation is still
-// there the transfer did not complete (the target hung up or the agent cancelled); the
-// consultation ends and the agent is back with the caller.
+// onAttXferDone: att_xfer returned on the transferring leg (CHANNEL_EXECUTE_COMPLETE). If
+// the leg is still up and the consultation is still there, the transfer did not complete
+// (the target did not answer or hung up, or the agent cancelled): the consultation ends and
+// the agent is back with the caller. If the leg hung up to complete the transfer, att_xfer
+// returns within 100 ms of the hangup (it polls the channel), before or after its
+// uuid_bridge of the target to the caller shows as CHANNEL_BRIDGE: that bridge, or the
+// consultation's end, decides (leg.handover).
 func (t *Tracker) onAttXferDone(l *leg) {
 	q := l.consult
-	if q == nil {
+	if q == nil || l.handover && !q.cleared {
 		return
 	}
 	l.consult = nil

@@ -518,8 +518,10 @@ func (t *Tracker) leave(cv *conv, x *leg) {
 //   - A party that was still being called failed (USER_BUSY, NO_ANSWER, CALL_REJECTED …) or,
 //     when the call was cancelled (ORIGINATOR_CANCEL, LOSE_RACE), simply left.
 //   - A connected party whose leg hangs up while other legs stay is pending: the next
-//     decisive event says whether it transferred the call (see blindTransfer and
-//     completeConsult) or left.
+//     decisive event says whether it transferred the call (see blindTransfer) or left.
+//   - A party whose leg hangs up while the att_xfer consultation it started is still up is
+//     completing an attended transfer (leg.handover): neither pending nor gone until
+//     att_xfer bridges the target to the call (completeConsult) or the consultation ends.
 //   - The caller hanging up while waiting in a queue abandoned the call: dequeued with cause
 //     call_abandoned at once (fs-inbound-abandon: member-queue-end with CC-Cause Cancel comes
 //     in the same millisecond, before or after).
@@ -534,8 +536,13 @@ func (t *Tracker) onHangup(l *leg, ev *esl.Event) {
 	if cv == nil || cv.cleared {
 		return
 	}
-	if q := l.consult; q != nil && !q.cleared && q.consulter == l && t.live(q, l) == 0 {
-		t.endConv(q, "")
+	handover := false
+	if q := l.consult; q != nil && !q.cleared && q.consulter == l {
+		if t.live(q, l) == 0 {
+			t.endConv(q, "")
+		} else {
+			handover = true
+		}
 	}
 	live := t.live(cv, l)
 	if l == cv.root && cv.inQueue {
@@ -545,9 +552,12 @@ func (t *Tracker) onHangup(l *leg, ev *esl.Event) {
 	if p := cv.partyOf(l); p != nil && !l.departed && live > 0 {
 		switch p.state {
 		case callbridge.ConnConnected, callbridge.ConnHeld:
-			if cv.consult {
+			switch {
+			case cv.consult:
 				t.leave(cv, l) // a consultation target cannot transfer the consultation
-			} else {
+			case handover:
+				l.handover = true
+			default:
 				cv.pending = append(cv.pending, l)
 			}
 		default:
@@ -599,6 +609,17 @@ func (t *Tracker) endConv(cv *conv, cause callbridge.Cause) {
 		c.consult = nil
 	}
 	delete(t.convs, cv.id)
+	if c := cv.consulter; c != nil && c.handover {
+		// The consulting leg hung up to complete an attended transfer, but the consultation
+		// ended before att_xfer bridged its target to the call: the consulting party left.
+		c.handover = false
+		if x := t.convs[cv.consultOf]; x != nil && !x.cleared && !c.departed {
+			t.leave(x, c)
+			if t.live(x, nil) == 0 {
+				t.endConv(x, "")
+			}
+		}
+	}
 }
 
 // forget drops a destroyed leg; later events for it are ignored.

@@ -19,6 +19,10 @@ func FuzzTrackerOrder(f *testing.F) {
 	for _, n := range fuzzRecordings {
 		all = append(all, recordedEvents(f, n)...)
 	}
+	for _, n := range []string{"fs-att-xfer", "fs-att-xfer-cancel"} {
+		evs := builtEvents(f, n)
+		all = append(all, evs[len(evs)-60:]...) // att_xfer and after (testdata, built)
+	}
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
 	f.Add([]byte("the quick brown fox jumps over the lazy dog"))
 	seq := make([]byte, 255)

@@ -26,8 +26,14 @@ func records(t testing.TB, name string) []capture.Record {
 // recordedEvents returns the events the recording client received, parsed.
 func recordedEvents(t testing.TB, name string) []*esl.Event {
 	t.Helper()
+	return eventsOf(t, records(t, name))
+}
+
+// eventsOf returns the events among recs (what the recording client received), parsed.
+func eventsOf(t testing.TB, recs []capture.Record) []*esl.Event {
+	t.Helper()
 	var out []*esl.Event
-	for _, r := range records(t, name) {
+	for _, r := range recs {
 		if r.Dir != capture.DirIn {
 			continue
 		}

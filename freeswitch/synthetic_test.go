@@ -1,6 +1,7 @@
 package freeswitch_test
 
 import (
+	"slices"
 	"strconv"
 	"testing"
 
@@ -161,69 +162,152 @@ func TestCallerHangsUpWhileAgentRings(t *testing.T) {
 	)
 }
 
-// attXferStart plays att_xfer on agent leg B (caller A) to user/1004 on leg C, answered.
-func (s *simSwitch) attXferStart() {
+// attXferStart plays att_xfer on agent leg B (caller A) to user/1004 on leg C, as
+// "uuid_broadcast B att_xfer::user/1004" runs it (attxfer_build_test.go has the order and
+// its sources): A's hold music, CHANNEL_EXECUTE att_xfer on B, C originated from B (no
+// caller variables), and, when answer is set, C's answer and the consultation bridge
+// (Unique-ID B).
+func (s *simSwitch) attXferStart(answer bool) {
 	s.inboundQueued("A", "+15550005")
 	s.agentLeg("A", "B", "1001", true)
-	s.send("CHANNEL_EXECUTE", "B", "Application", "att_xfer", "Application-Data", "user/1004",
-		"Application-UUID", "Q", "variable_soft_holding_uuid", "A")
+	s.send("CHANNEL_EXECUTE", "A", "Application", "playback", "Application-Data", "tone_stream://%(300,2700,440);loops=-1")
+	s.send("CHANNEL_EXECUTE", "B", "Application", "att_xfer", "Application-Data", "user/1004", "Application-UUID", "Q")
 	s.send("CHANNEL_CREATE", "C", "Call-Direction", "outbound", "Caller-Destination-Number", "1004",
-		"variable_dialed_user", "1004", "variable_originating_leg_uuid", "B")
-	s.send("CHANNEL_ANSWER", "C")
-	s.send("CHANNEL_BRIDGE", "B", "Bridge-A-Unique-ID", "B", "Bridge-B-Unique-ID", "C", "Other-Leg-Unique-ID", "C")
+		"variable_dialed_user", "1004", "variable_originating_leg_uuid", "B", "Other-Leg-Unique-ID", "B")
+	if !answer {
+		return
+	}
+	s.send("CHANNEL_ANSWER", "C", "variable_originating_leg_uuid", "B")
+	s.send("CHANNEL_BRIDGE", "B", "Bridge-A-Unique-ID", "B", "Bridge-B-Unique-ID", "C", "Other-Leg-Unique-ID", "C",
+		"variable_soft_holding_uuid", "A")
 }
 
-// TestAttXferCompleted: the agent hangs up after talking to 1004; att_xfer bridges the
-// target (now the A side) to the caller. The consultation is call B; transferred names it.
+var attXferConsulted = []string{
+	"A call_started +15550005 ext dir=inbound ani=+15550005 dnis=18005550100",
+	"A queued queue=support@default",
+	"A alerting 1001 queue=support@default",
+	"A dequeued queue=support@default",
+	"A connected 1001 queue=support@default",
+	"A held 1001",
+	"B call_started 1001 dir=internal tenant=acme ani=1001 dnis=1004 consult_of=A",
+	"B alerting 1004",
+}
+
+// TestAttXferCompleted: the agent's phone hangs up during the consultation. The hangup of B
+// is followed by the end of the consultation bridge (CHANNEL_UNBRIDGE B, Bridge-B C) and of
+// A's suspended bridge with B (CHANNEL_UNBRIDGE A, Bridge-B B) — decisive events that would
+// settle a plain hangup as a leave — then att_xfer's uuid_bridge(C, A): CHANNEL_BRIDGE with
+// Unique-ID C. B's CHANNEL_EXECUTE_COMPLETE att_xfer comes up to 100 ms after its hangup,
+// before or after that bridge, and B may be destroyed before it (the bridge event comes from
+// C's thread): every order is the same transfer.
 func TestAttXferCompleted(t *testing.T) {
-	s := newSim(t)
-	s.attXferStart()
-	s.hangup("B", "NORMAL_CLEARING")
-	s.send("CHANNEL_UNBRIDGE", "B", "Bridge-A-Unique-ID", "B", "Bridge-B-Unique-ID", "C")
-	s.send("CHANNEL_BRIDGE", "C", "Bridge-A-Unique-ID", "C", "Bridge-B-Unique-ID", "A", "Other-Leg-Unique-ID", "A",
-		"variable_att_xfer_result", "success")
-	s.hangup("A", "NORMAL_CLEARING")
-	s.hangup("C", "NORMAL_CLEARING")
-	s.expect(
-		"A call_started +15550005 ext dir=inbound ani=+15550005 dnis=18005550100",
-		"A queued queue=support@default",
-		"A alerting 1001 queue=support@default",
-		"A dequeued queue=support@default",
-		"A connected 1001 queue=support@default",
-		"A held 1001",
-		"B call_started 1001 dir=internal tenant=acme ani=1001 dnis=1004 consult_of=A",
-		"B alerting 1004",
-		"B connected 1004",
-		"B connected 1001",
-		"A transferred consult=B from=1001 to=1004",
-		"A connection_cleared +15550005 ext cause=normal_clearing",
-		"A call_cleared cause=normal_clearing",
-	)
+	hangup := func(s *simSwitch) {
+		s.hangup("B", "NORMAL_CLEARING", "variable_soft_holding_uuid", "A")
+		s.send("CHANNEL_UNBRIDGE", "B", "Bridge-A-Unique-ID", "B", "Bridge-B-Unique-ID", "C", "Other-Leg-Unique-ID", "C")
+		s.send("PLAYBACK_STOP", "A")
+		s.send("CHANNEL_UNBRIDGE", "A", "Bridge-A-Unique-ID", "A", "Bridge-B-Unique-ID", "B", "Other-Leg-Unique-ID", "B",
+			"Caller-Transfer-Source", "1795307451:A:uuid_br:C")
+	}
+	bridge := func(s *simSwitch) {
+		s.send("CHANNEL_EXECUTE", "C", "Application", "uuid_bridge", "Application-Data", "A")
+		s.send("CHANNEL_EXECUTE", "A", "Application", "uuid_bridge", "Application-Data", "C")
+		s.send("CHANNEL_BRIDGE", "C", "Bridge-A-Unique-ID", "C", "Bridge-B-Unique-ID", "A", "Other-Leg-Unique-ID", "A",
+			"variable_att_xfer_result", "success")
+	}
+	done := func(s *simSwitch) {
+		s.send("CHANNEL_EXECUTE_COMPLETE", "B", "Application", "att_xfer", "Application-Data", "user/1004")
+	}
+	bGone := func(s *simSwitch) {
+		s.send("CHANNEL_HANGUP_COMPLETE", "B", "Hangup-Cause", "NORMAL_CLEARING", "variable_sip_hangup_disposition", "recv_bye")
+		s.cc("bridge-agent-end", "Unique-ID", "B", "CC-Member-Session-UUID", "A", "CC-Agent", "1001@default")
+		s.cc("member-queue-end", "Unique-ID", "A", "CC-Member-Session-UUID", "A", "CC-Cause", "Terminated")
+		s.send("CHANNEL_DESTROY", "B", "Hangup-Cause", "NORMAL_CLEARING")
+	}
+	for _, tc := range []struct {
+		name  string
+		order []func(*simSwitch)
+	}{
+		{"bridge before att_xfer returns", []func(*simSwitch){hangup, bridge, done, bGone}},
+		{"att_xfer returns first", []func(*simSwitch){hangup, done, bridge, bGone}},
+		{"agent leg destroyed before the bridge", []func(*simSwitch){hangup, done, bGone, bridge}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t)
+			s.attXferStart(true)
+			for _, f := range tc.order {
+				f(s)
+			}
+			s.hangup("A", "NORMAL_CLEARING")
+			s.send("CHANNEL_UNBRIDGE", "C", "Bridge-A-Unique-ID", "C", "Bridge-B-Unique-ID", "A")
+			s.hangup("C", "NORMAL_CLEARING")
+			s.expect(slices.Concat(attXferConsulted, []string{
+				"B connected 1004",
+				"B connected 1001",
+				"A transferred consult=B from=1001 to=1004",
+				"A connection_cleared +15550005 ext cause=normal_clearing",
+				"A call_cleared cause=normal_clearing",
+			})...)
+		})
+	}
 }
 
-// TestAttXferCancelled: the target hangs up; att_xfer returns and the agent has the caller
-// back.
+// TestAttXferCancelled: the target hangs up (or the agent's cancel key hangs it up);
+// att_xfer puts the agent back with uuid_bridge(B, A): CHANNEL_BRIDGE with Unique-ID B is no
+// transfer, and the agent has the caller back.
 func TestAttXferCancelled(t *testing.T) {
 	s := newSim(t)
-	s.attXferStart()
+	s.attXferStart(true)
 	s.hangup("C", "NORMAL_CLEARING")
 	s.send("CHANNEL_UNBRIDGE", "B", "Bridge-A-Unique-ID", "B", "Bridge-B-Unique-ID", "C")
-	s.send("CHANNEL_EXECUTE_COMPLETE", "B", "Application", "att_xfer")
-	s.expect(
-		"A call_started +15550005 ext dir=inbound ani=+15550005 dnis=18005550100",
-		"A queued queue=support@default",
-		"A alerting 1001 queue=support@default",
-		"A dequeued queue=support@default",
-		"A connected 1001 queue=support@default",
-		"A held 1001",
-		"B call_started 1001 dir=internal tenant=acme ani=1001 dnis=1004 consult_of=A",
-		"B alerting 1004",
+	s.send("CHANNEL_DESTROY", "C")
+	s.send("CHANNEL_UNBRIDGE", "A", "Bridge-A-Unique-ID", "A", "Bridge-B-Unique-ID", "B")
+	s.send("CHANNEL_EXECUTE_COMPLETE", "B", "Application", "att_xfer", "variable_att_xfer_result", "success")
+	s.send("CHANNEL_BRIDGE", "B", "Bridge-A-Unique-ID", "B", "Bridge-B-Unique-ID", "A", "Other-Leg-Unique-ID", "A")
+	s.expect(slices.Concat(attXferConsulted, []string{
 		"B connected 1004",
 		"B connected 1001",
 		"B connection_cleared 1004 cause=normal_clearing",
 		"B call_cleared cause=normal_clearing",
 		"A retrieved 1001",
-	)
+	})...)
+}
+
+// TestAttXferAgentHangsUpWhileRinging: the agent hangs up before the target answers.
+//
+//   - cancelled: att_xfer's originate is cancelled (ORIGINATOR_CANCEL on C): no transfer, the
+//     consultation clears and the agent has left the caller's call, which goes on without
+//     them.
+//   - transferred: FreeSWITCH bridges the caller to the ringing target itself
+//     (switch_ivr_originate's transfer of a soft-held call: uuid_bridge(A, C), so
+//     CHANNEL_BRIDGE has Unique-ID A): the transfer completes to a target still alerting,
+//     which then answers in the caller's call.
+func TestAttXferAgentHangsUpWhileRinging(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		events func(s *simSwitch)
+		then   []string
+	}{
+		{"cancelled", func(s *simSwitch) {
+			s.send("CHANNEL_UNBRIDGE", "A", "Bridge-A-Unique-ID", "A", "Bridge-B-Unique-ID", "B")
+			s.hangup("C", "ORIGINATOR_CANCEL")
+			s.send("CHANNEL_EXECUTE_COMPLETE", "B", "Application", "att_xfer")
+			s.send("CHANNEL_DESTROY", "B")
+			s.send("CHANNEL_DESTROY", "C")
+		}, []string{"B call_cleared cause=normal_clearing", "A connection_cleared 1001 cause=normal_clearing"}},
+		{"transferred", func(s *simSwitch) {
+			s.send("CHANNEL_BRIDGE", "A", "Bridge-A-Unique-ID", "A", "Bridge-B-Unique-ID", "C", "Other-Leg-Unique-ID", "C")
+			s.send("CHANNEL_DESTROY", "B")
+			s.send("CHANNEL_ANSWER", "C")
+		}, []string{"A transferred consult=B from=1001 to=1004", "A connected 1004"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t)
+			s.attXferStart(false)
+			s.hangup("B", "NORMAL_CLEARING", "variable_soft_holding_uuid", "A")
+			tc.events(s)
+			s.expect(slices.Concat(attXferConsulted, tc.then)...)
+		})
+	}
 }
 
 // TestTransferTargetKeepsCall: a leg that joins by Other-Leg-Unique-ID (no

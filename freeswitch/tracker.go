@@ -82,6 +82,11 @@ type leg struct {
 	partner         string // Unique-ID of the bridged leg
 	consult         *conv  // the att_xfer consultation this leg started, while it runs
 	departed        bool   // it left by a transfer: its hangup changes nothing
+	// handover: it hung up while its att_xfer consultation was up, which is how a phone
+	// completes an attended transfer. It stays on the consulted call until att_xfer bridges
+	// the target to it (completeConsult: transferred) or the consultation ends without that
+	// (endConv: it left).
+	handover bool
 }
 
 // conv is one conversation (the Call of SwitchEvent.PBXCallID).

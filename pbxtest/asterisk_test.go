@@ -48,6 +48,10 @@ func asteriskBinding(t testing.TB) pbxtest.Binding {
 				Agent: "1001", Device: "1001", Agent2: "1002", Device2: "1002", ANI: "+15551230004",
 				Data: map[string]string{"IVR_ACCOUNT": "24680", "IVR_REASON": "billing"},
 			})},
+			pbxtest.AttendedTransfer: {File: "attended-transfer-b.ami.jsonl", Cast: acme(pbxtest.Cast{
+				Agent: "1003", Device: "1003", Agent2: "1004", Device2: "1004", ANI: "+15551230021",
+				Data: map[string]string{"IVR_ACCOUNT": "11223", "IVR_REASON": "billing"},
+			})},
 			pbxtest.HoldRetrieve: {File: "hold-retrieve-b.ami.jsonl", Cast: acme(pbxtest.Cast{
 				Agent: "1002", Device: "1002", ANI: "+15551230022",
 			})},

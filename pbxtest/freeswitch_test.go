@@ -1,8 +1,12 @@
 package pbxtest_test
 
 import (
+	"context"
 	"log/slog"
+	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/capture"
@@ -45,6 +49,12 @@ func freeswitchBinding(t testing.TB, format string) pbxtest.Binding {
 				Agent: "1001", Device: "1001", Agent2: "1002", Device2: "1002", ANI: "+15551230004",
 				Data: map[string]string{"ivr_account": "24680", "ivr_reason": "support"},
 			})},
+			// No public recording shows att_xfer: freeswitch/attxfer_build_test.go builds this
+			// one from fs-blind-transfer and FreeSWITCH 1.10's documented event order.
+			pbxtest.AttendedTransfer: {Path: "../freeswitch/testdata/fs-att-xfer.esl.jsonl", Cast: acme(pbxtest.Cast{
+				Agent: "1001", Device: "1001", Agent2: "1002", Device2: "1002", ANI: "+15551230004",
+				Data: map[string]string{"ivr_account": "24680", "ivr_reason": "support"},
+			})},
 			pbxtest.HoldRetrieve: {File: "fs-hold.esl.jsonl", Cast: acme(pbxtest.Cast{
 				Agent: "1001", Device: "1001", ANI: "+15551230006",
 				Data: map[string]string{"ivr_account": "11223"},
@@ -72,4 +82,58 @@ func TestFreeSWITCHConformance(t *testing.T) {
 // TestFreeSWITCHConformanceJSON runs the kit again with "event json ALL".
 func TestFreeSWITCHConformanceJSON(t *testing.T) {
 	pbxtest.Run(t, freeswitchBinding(t, esl.FormatJSON))
+}
+
+// TestFreeSWITCHAttXferNotCompleted replays the built att_xfer recordings in which the
+// transfer does not happen (freeswitch/attxfer_build_test.go) through the replay server,
+// the real event socket client, the driver and the engine: the consulted phone hangs up
+// during the consultation (fs-att-xfer-cancel) or never answers (fs-att-xfer-no-answer).
+// Either way the consultation clears and the agent has the caller back; nothing is
+// transferred.
+func TestFreeSWITCHAttXferNotCompleted(t *testing.T) {
+	cast := pbxtest.Cast{
+		Tenant: "acme", DNIS: "18005550100", Agent: "1001", Device: "1001", Agent2: "1002", Device2: "1002",
+		ANI: "+15551230004", Data: map[string]string{"ivr_account": "24680", "ivr_reason": "support"},
+	}
+	start := []pbxtest.Step{
+		{Type: callbridge.EventCallEstablished, Call: "A", Party: pbxtest.RoleAgent, Screen: true},
+		{Type: callbridge.EventCallHeld, Call: "A", Party: pbxtest.RoleAgent},
+		{Type: callbridge.EventCallDelivered, Call: "B", Party: pbxtest.RoleAgent2, Data: true},
+	}
+	back := []pbxtest.Step{
+		{Type: callbridge.EventCallCleared, Call: "B"},
+		{Type: callbridge.EventCallRetrieved, Call: "A", Party: pbxtest.RoleAgent},
+		{Type: callbridge.EventCallCleared, Call: "A"},
+	}
+	for _, tc := range []struct {
+		file  string
+		steps []pbxtest.Step
+	}{
+		{"fs-att-xfer-cancel.esl.jsonl", slices.Concat(start, []pbxtest.Step{
+			{Type: callbridge.EventCallEstablished, Call: "B", Party: pbxtest.RoleAgent2},
+			{Type: callbridge.EventCallConnectionCleared, Call: "B", Party: pbxtest.RoleAgent2},
+		}, back)},
+		{"fs-att-xfer-no-answer.esl.jsonl", slices.Concat(start, []pbxtest.Step{
+			{Type: callbridge.EventCallFailed, Call: "B", Party: pbxtest.RoleAgent2, Cause: callbridge.CauseNoAnswer},
+		}, back)},
+	} {
+		for _, format := range []string{esl.FormatPlain, esl.FormatJSON} {
+			t.Run(tc.file+"/"+format, func(t *testing.T) {
+				t.Parallel()
+				recs, err := capture.ReadFile(filepath.Join("..", "freeswitch", "testdata", tc.file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				evs, err := pbxtest.Replay(ctx, freeswitchBinding(t, format), recs, slog.New(slog.DiscardHandler))
+				if err != nil {
+					t.Fatal(err)
+				}
+				pbxtest.Expect(t, evs, tc.steps, cast)
+				pbxtest.ExpectNever(t, evs, []pbxtest.Step{{Type: callbridge.EventCallTransferred}}, cast)
+				pbxtest.CheckNothingStuck(t, evs, 0)
+			})
+		}
+	}
 }

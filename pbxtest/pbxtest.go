@@ -1,8 +1,8 @@
 // Package pbxtest is callbridge's driver conformance kit: one table of switch-independent
-// scenarios (inbound answered, abandoned in queue, agent hang-up, blind transfer,
-// hold/retrieve, click-to-call, agent state change), each with the CSTA story of domain events
-// it must produce, run against every driver's recordings of a real switch through the real
-// socket code: a replay server plays the recording over TCP, the driver under test connects
+// scenarios (inbound answered, abandoned in queue, agent hang-up, blind transfer, attended
+// transfer, hold/retrieve, click-to-call, agent state change), each with the CSTA story of
+// domain events it must produce, run against every driver's recordings of a real switch (or,
+// where none shows a scenario, a recording built for the kit) through the real socket code: a replay server plays the recording over TCP, the driver under test connects
 // to it, and the engine turns its switch events into domain events.
 //
 // A driver binds the kit to its switch with a Binding (how to start its replay server and
@@ -33,6 +33,7 @@ const (
 	AbandonedInQueue = "abandoned_in_queue"
 	AgentHangup      = "agent_hangup"
 	BlindTransfer    = "blind_transfer"
+	AttendedTransfer = "attended_transfer"
 	HoldRetrieve     = "hold_retrieve"
 	ClickToCall      = "click_to_call"
 	AgentStateChange = "agent_state_change"
@@ -65,8 +66,14 @@ type Step struct {
 	// Screen: tenant, ANI, DNIS and the IVR's attached data are the binding's (the screen
 	// pop of call.delivered, carried through transfers).
 	Screen bool
-	Cause  callbridge.Cause
-	// From and To check call.transferred (TransferringDevice, TransferredTo).
+	// Data: tenant and the IVR's attached data are the binding's, ANI and DNIS not checked
+	// (a consultation carries a copy of the call's data, but its ANI is the consulting
+	// device; DESIGN.md §2).
+	Data  bool
+	Cause callbridge.Cause
+	// From and To check call.transferred (TransferringDevice, TransferredTo); with an agent
+	// role, From's agent must be the event's Agent (the transferred event names the agent who
+	// left).
 	From, To Role
 	// State and Reason check agent.state_changed; Reason: the binding's not_ready reason.
 	State  callbridge.AgentState
@@ -78,6 +85,9 @@ type Scenario struct {
 	Name    string
 	Summary string
 	Steps   []Step
+	// Never are events that must not occur anywhere in a recording of the scenario (Call is
+	// not checked).
+	Never []Step
 	// Open is how many calls are still up at the end of a recording of it (0: every call
 	// that appeared must clear exactly once, and no agent may be left busy).
 	Open int
@@ -130,6 +140,23 @@ var Scenarios = []Scenario{
 		},
 	},
 	{
+		Name: AttendedTransfer,
+		Summary: "an agent answers and consults another agent (a call of its own, with a copy of the " +
+			"caller's data), then completes the transfer by hanging up",
+		Steps: []Step{
+			{Type: callbridge.EventCallEstablished, Call: "A", Party: RoleAgent, Screen: true},
+			{Type: callbridge.EventCallHeld, Call: "A", Party: RoleAgent},
+			{Type: callbridge.EventCallDelivered, Call: "B", Party: RoleAgent2, Data: true},
+			{Type: callbridge.EventCallEstablished, Call: "B", Party: RoleAgent2},
+			{Type: callbridge.EventCallTransferred, Call: "A", From: RoleAgent, To: RoleAgent2, Screen: true},
+			{Type: callbridge.EventCallCleared, Call: "B", Cause: callbridge.CauseTransferred},
+			{Type: callbridge.EventCallCleared, Call: "A"},
+		},
+		// The transferring agent leaves both calls by the transfer (CSTA Transferred), not by
+		// hanging up.
+		Never: []Step{{Type: callbridge.EventCallConnectionCleared, Party: RoleAgent}},
+	},
+	{
 		Name:    HoldRetrieve,
 		Summary: "an agent on a call puts it on hold and takes it back",
 		Steps: []Step{
@@ -176,6 +203,10 @@ type Cast struct {
 // Recording is the recording of one scenario for one driver.
 type Recording struct {
 	File string // in the binding's fixture set
+	// Path, instead of File, names a recording built for the kit rather than captured from a
+	// switch (relative to the test's directory), for a scenario no published recording
+	// shows; its builder documents what it is made of.
+	Path string
 	Cast Cast
 }
 
@@ -224,7 +255,11 @@ func Run(t *testing.T, b Binding) {
 				t.Fatalf("%s: no recording bound to scenario %q and no reason given", b.Name, sc.Name)
 			}
 			t.Parallel()
-			recs, err := capture.ReadFile(filepath.Join(fixtures.Dir(t, b.FixtureSet), rec.File))
+			path := rec.Path
+			if path == "" {
+				path = filepath.Join(fixtures.Dir(t, b.FixtureSet), rec.File)
+			}
+			recs, err := capture.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -232,9 +267,10 @@ func Run(t *testing.T, b Binding) {
 			defer cancel()
 			evs, err := Replay(ctx, b, recs, slog.New(slog.DiscardHandler))
 			if err != nil {
-				t.Fatalf("replay %s: %v", rec.File, err)
+				t.Fatalf("replay %s: %v", path, err)
 			}
 			Expect(t, evs, sc.Steps, rec.Cast)
+			ExpectNever(t, evs, sc.Never, rec.Cast)
 			CheckNothingStuck(t, evs, sc.Open)
 		})
 	}
@@ -288,7 +324,7 @@ func (s Step) Matches(ev callbridge.Event, cast Cast) bool {
 			return false
 		}
 		if s.From != RoleNone {
-			if f, _ := cast.party(s.From); d.TransferringDevice != f {
+			if f, a := cast.party(s.From); d.TransferringDevice != f || a != "" && d.Agent != a {
 				return false
 			}
 		}
@@ -297,8 +333,11 @@ func (s Step) Matches(ev callbridge.Event, cast Cast) bool {
 				return false
 			}
 		}
-		if s.Screen {
-			if ev.Tenant != cast.Tenant || d.ANI != cast.ANI || cast.DNIS != "" && d.DNIS != cast.DNIS {
+		if s.Screen && (d.ANI != cast.ANI || cast.DNIS != "" && d.DNIS != cast.DNIS) {
+			return false
+		}
+		if s.Screen || s.Data {
+			if ev.Tenant != cast.Tenant {
 				return false
 			}
 			for k, v := range cast.Data {
@@ -329,6 +368,19 @@ func Expect(t testing.TB, evs []callbridge.Event, steps []Step, cast Cast) {
 		want[i] = castStep{s, cast}
 	}
 	ExpectSequence(t, evs, want)
+}
+
+// ExpectNever checks that no event of evs matches one of steps (call names aside).
+func ExpectNever(t testing.TB, evs []callbridge.Event, steps []Step, cast Cast) {
+	t.Helper()
+	for _, s := range steps {
+		for _, ev := range evs {
+			if s.Matches(ev, cast) {
+				t.Errorf("unexpected event %s (matches %s)\nevents:\n%s", ev.Type, describe(s), Dump(evs))
+				break
+			}
+		}
+	}
 }
 
 // Expectation is one expected domain event of a sequence: a Step with its Cast in Expect,
