@@ -17,6 +17,7 @@ import (
 
 	"github.com/callbridge/callbridge"
 	cbhttp "github.com/callbridge/callbridge/http"
+	"github.com/callbridge/callbridge/internal/testenv"
 	"github.com/coder/websocket"
 )
 
@@ -24,12 +25,10 @@ import (
 // headless Chromium over the DevTools protocol against the gateway with a fake engine: sign in,
 // screen pop of a ringing call (escaped), Answer, an event updating the call, a command error,
 // and a reload that shows the call again from the snapshot. The end-to-end tests against a real
-// node are in cmd/callbridge/browser_test.go. It is skipped when no Chromium is installed.
+// node are in cmd/callbridge/browser_test.go. Without Chromium it is skipped, or fails under CI
+// (testenv.RequireChromium).
 func TestAgentPageInBrowser(t *testing.T) {
-	bin := findChromium()
-	if bin == "" {
-		t.Skip("no chromium on PATH")
-	}
+	bin := testenv.RequireChromium(t)
 	t.Parallel()
 	h := newServer(t)
 	call := callEvent("acme", "alice", "CALL1", callbridge.EventCallDelivered).Data.(*callbridge.CallEvent).Call
@@ -108,9 +107,7 @@ func TestAgentPageInBrowser(t *testing.T) {
 
 	// The server restarts; the page reconnects by itself with after_seq and gets the event it
 	// missed meanwhile.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := h.srv.Close(ctx); err != nil {
+	if err := h.srv.Close(testenv.Context(t)); err != nil {
 		t.Fatal(err)
 	}
 	b.waitFor(`!(` + linkOpen + `)`)
@@ -153,25 +150,13 @@ func TestAgentPageInBrowser(t *testing.T) {
 // TestAPIDocsInBrowser renders /docs in headless Chromium: Swagger UI from the embedded build
 // (the page's CSP allows no other origin) shows the generated OpenAPI document's operations.
 func TestAPIDocsInBrowser(t *testing.T) {
-	bin := findChromium()
-	if bin == "" {
-		t.Skip("no chromium on PATH")
-	}
+	bin := testenv.RequireChromium(t)
 	t.Parallel()
 	h := newServer(t)
 	b := startBrowser(t, bin)
 	b.navigate(h.url + "/docs")
 	b.waitFor(`document.querySelector(".swagger-ui .info .title") !== null && document.querySelector(".swagger-ui .info .title").textContent.includes("callbridge API")`)
 	b.waitFor(`document.body.innerText.includes("/v1/call-records") && document.body.innerText.includes("/v1/webhooks")`)
-}
-
-func findChromium() string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
 }
 
 // browser is a minimal DevTools-protocol client for one page.
@@ -234,14 +219,14 @@ func startBrowser(t *testing.T, bin string) *browser {
 	var browserURL string
 	select {
 	case browserURL = <-found:
-	case <-time.After(30 * time.Second):
+	case <-time.After(testenv.Patience):
 		t.Fatal("chromium did not start")
 	}
 	// The page target of about:blank.
 	host := strings.TrimPrefix(browserURL, "ws://")
 	host = host[:strings.Index(host, "/")]
 	var pageURL string
-	for deadline := time.Now().Add(10 * time.Second); pageURL == "" && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(testenv.Patience); pageURL == "" && time.Now().Before(deadline); {
 		res, err := nethttp.Get("http://" + host + "/json/list")
 		if err == nil {
 			var targets []struct{ Type, WebSocketDebuggerURL string }
@@ -303,7 +288,7 @@ func (b *browser) call(method string, params any) json.RawMessage {
 	b.pending[id] = ch
 	b.mu.Unlock()
 	msg, _ := json.Marshal(map[string]any{"id": id, "method": method, "params": params})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
 	if err := b.conn.Write(ctx, websocket.MessageText, msg); err != nil {
 		b.t.Fatalf("%s: %v", method, err)
@@ -314,7 +299,7 @@ func (b *browser) call(method string, params any) json.RawMessage {
 			b.t.Fatalf("%s: %s", method, r.Error.Message)
 		}
 		return r.Result
-	case <-time.After(10 * time.Second):
+	case <-time.After(testenv.Patience):
 		b.t.Fatalf("%s: no answer", method)
 		return nil
 	}
@@ -358,10 +343,11 @@ func (b *browser) evalString(expr string) string {
 	return s
 }
 
-// waitFor polls the boolean expression cond in the page for up to 10s.
+// waitFor polls the boolean expression cond in the page until it holds, for up to
+// testenv.Patience.
 func (b *browser) waitFor(cond string) {
 	b.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testenv.Patience)
 	for {
 		var ok bool
 		// While a navigation is under way the document may not have the elements yet.

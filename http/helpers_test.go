@@ -16,6 +16,7 @@ import (
 
 	"github.com/callbridge/callbridge"
 	cbhttp "github.com/callbridge/callbridge/http"
+	"github.com/callbridge/callbridge/internal/testenv"
 	"github.com/coder/websocket"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -176,7 +177,7 @@ func (f *fakeCommander) nextCommand(t *testing.T) callbridge.Command {
 	select {
 	case cmd := <-f.got:
 		return cmd
-	case <-time.After(5 * time.Second):
+	case <-time.After(testenv.Patience):
 		t.Fatal("Commander.Do was not called")
 		return callbridge.Command{}
 	}
@@ -351,9 +352,7 @@ func newServer(t *testing.T, change ...func(*cbhttp.Config)) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
+		if err := srv.Close(testenv.Context(t)); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 	})
@@ -457,7 +456,7 @@ func (h *harness) dialWS(t *testing.T, token, query string, hdr nethttp.Header) 
 	if token != "" {
 		hdr.Set("Authorization", "Bearer "+token)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
 	return websocket.Dial(ctx, h.wsURL(query), &websocket.DialOptions{HTTPHeader: hdr})
 }
@@ -523,8 +522,8 @@ func (c *wsClient) next() map[string]any {
 		default:
 		}
 		c.t.Fatalf("connection closed while waiting for a message: %v", c.err)
-	case <-time.After(5 * time.Second):
-		c.t.Fatal("no message within 5s")
+	case <-time.After(testenv.Patience):
+		c.t.Fatalf("no message within %s", testenv.Patience)
 	}
 	return nil
 }
@@ -532,7 +531,7 @@ func (c *wsClient) next() map[string]any {
 // sendRaw sends one text message.
 func (c *wsClient) sendRaw(s string) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
 	if err := c.conn.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
 		c.t.Fatalf("write: %v", err)
@@ -600,7 +599,7 @@ func (c *wsClient) closeStatus() error {
 	select {
 	case <-c.done:
 		return c.err
-	case <-time.After(15 * time.Second):
+	case <-time.After(testenv.Patience):
 		c.t.Fatal("connection did not close")
 		return nil
 	}
@@ -627,14 +626,8 @@ func jsonBody(t *testing.T, v any) io.Reader {
 
 var errBoom = errors.New("database exploded at 10.0.0.7")
 
-// waitFor polls cond until it holds, for at most 5s.
+// waitFor polls cond until it holds, for at most testenv.Patience.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, what, cond)
 }

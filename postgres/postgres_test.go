@@ -2,99 +2,30 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"log/slog"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for the admin connection
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for sqlOf
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/internal/testenv"
 	"github.com/callbridge/callbridge/migrations"
 	"github.com/callbridge/callbridge/postgres"
 	"github.com/callbridge/callbridge/storetest"
 )
 
-// EnvURL names the environment variable with the test database's URL, e.g.
-// postgres://callbridge:callbridge@127.0.0.1:5432/callbridge_test (.ci/run sets it). The
-// user must be allowed to create schemas in that database: every test gets its own schema.
-const EnvURL = "CALLBRIDGE_TEST_POSTGRES"
-
-var (
-	adminOnce sync.Once
-	admin     *sql.DB
-	adminErr  error
-)
-
-// testURL returns the test database URL and an admin connection to it. Without the
-// variable the test is skipped on a developer machine but fails under CI (CI=true), where
-// .ci/run installs and starts PostgreSQL: a missing database must not turn into a silent
-// pass. A database that is named but not reachable always fails.
-func testURL(t *testing.T) (string, *sql.DB) {
-	t.Helper()
-	raw := os.Getenv(EnvURL)
-	ci := os.Getenv("CI") == "true"
-	if raw == "" {
-		if ci {
-			t.Fatalf("%s is not set, and CI=true: .ci/run must start PostgreSQL and export it", EnvURL)
-		}
-		t.Skipf("PostgreSQL tests skipped: set %s=postgres://user:pass@127.0.0.1:5432/db (see .ci/run) to run them", EnvURL)
-	}
-	adminOnce.Do(func() {
-		admin, adminErr = sql.Open("pgx", raw)
-		if adminErr == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			adminErr = admin.PingContext(ctx)
-		}
-	})
-	if adminErr != nil {
-		t.Fatalf("PostgreSQL at %s=%s is not reachable: %v", EnvURL, redact(raw), adminErr)
-	}
-	return raw, admin
-}
-
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
-}
-
 // newSchema creates an empty schema for one test, dropped at the end, and returns the URL
-// that puts it first on the search path.
+// that puts it first on the search path. Without CALLBRIDGE_TEST_POSTGRES the test is skipped
+// on a developer's machine and fails under CI (testenv.RequirePostgres), where .ci/run
+// installs and starts PostgreSQL; a database that is named but not reachable always fails.
 func newSchema(t *testing.T) string {
 	t.Helper()
-	raw, adm := testURL(t)
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "cbtest_" + hex.EncodeToString(b)
-	if _, err := adm.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := adm.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatalf("%s must be a postgres:// URL: %v", EnvURL, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return testenv.PostgresSchema(t)
 }
 
 func open(t *testing.T, dsn string, opts ...postgres.Option) *postgres.DB {
@@ -114,7 +45,7 @@ func open(t *testing.T, dsn string, opts ...postgres.Option) *postgres.DB {
 
 // TestConformance runs the store conformance suite that the SQLite store runs too.
 func TestConformance(t *testing.T) {
-	testURL(t)
+	testenv.RequirePostgres(t)
 	storetest.Run(t, func(t *testing.T) storetest.Store { return open(t, newSchema(t)) })
 }
 

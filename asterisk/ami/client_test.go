@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge/asterisk/ami"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // runClient runs c in the background; stop cancels it and returns Run's result.
@@ -25,7 +26,7 @@ func runClient(t *testing.T, c *ami.Client) (stop func() error) {
 			cancel()
 			select {
 			case err = <-done:
-			case <-time.After(5 * time.Second):
+			case <-time.After(testenv.Patience):
 				t.Fatal("Run did not return after cancel")
 			}
 		})
@@ -37,13 +38,7 @@ func runClient(t *testing.T, c *ami.Client) (stop func() error) {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, what, cond)
 }
 
 // The server drops every connection right after login; the client reconnects with growing,
@@ -129,7 +124,10 @@ func TestClientRetriesLaterAuthFailures(t *testing.T) {
 }
 
 // Events that arrive during login and OnConnect are delivered after OnConnect returns, in
-// wire order, then live events; OnEvent never runs during OnConnect.
+// wire order, then live events; OnEvent never runs during OnConnect. E3 and E4 surely arrive
+// during OnConnect: they come before CoreShowChannelsComplete on the wire, the one reader
+// handles frames in wire order, and the action returns only once Complete has been read. The
+// test checks that through the tap, so it cannot pass without exercising the buffering.
 func TestClientDeliversEventsAfterOnConnectInOrder(t *testing.T) {
 	srv := startFake(t, func(c *fakeConn) {
 		c.send("Asterisk Call Manager/11.0.0\r\n")
@@ -157,7 +155,16 @@ func TestClientDeliversEventsAfterOnConnectInOrder(t *testing.T) {
 	})
 	var inOnConnect atomic.Bool
 	events := newEventLog()
+	var tapMu sync.Mutex
+	var read []string // events read off the wire so far, in order
 	cfg := ami.ClientConfig{Config: testConfig(srv.addr())}
+	cfg.Tap = func(dir, raw string) {
+		if m := ami.ParseMessage(raw); dir == "in" && m.Event() != "" {
+			tapMu.Lock()
+			read = append(read, m.Event())
+			tapMu.Unlock()
+		}
+	}
 	cfg.OnEvent = func(m ami.Message) {
 		if inOnConnect.Load() {
 			t.Errorf("event %s delivered during OnConnect", m.Event())
@@ -171,7 +178,15 @@ func TestClientDeliversEventsAfterOnConnectInOrder(t *testing.T) {
 		if err != nil || len(resp.Items) != 1 {
 			t.Errorf("CoreShowChannels: %d items, %v", len(resp.Items), err)
 		}
-		time.Sleep(20 * time.Millisecond) // let E4 reach the buffer while we are still here
+		tapMu.Lock()
+		got := strings.Join(read, ",")
+		tapMu.Unlock()
+		if !strings.HasPrefix(got, "E1,E2,E3,CoreShowChannel,E4,") {
+			t.Errorf("read during OnConnect: %s; want E1 to E4 (the events to hold back)", got)
+		}
+		if n := len(events.names()); n != 0 {
+			t.Errorf("%d events delivered before OnConnect returned", n)
+		}
 		return nil
 	}
 	cfg.OnDisconnect = func(error) {}
@@ -217,7 +232,7 @@ func TestClientRetriesWhenOnConnectFails(t *testing.T) {
 	runClient(t, client)
 	select {
 	case <-connected:
-	case <-time.After(5 * time.Second):
+	case <-time.After(testenv.Patience):
 		t.Fatal("never connected")
 	}
 	waitUntil(t, "a live connection", func() bool {

@@ -11,13 +11,12 @@ import (
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/asterisk/ami"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 func dial(t *testing.T, cfg ami.Config) *ami.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := ami.Dial(ctx, cfg)
+	c, err := ami.Dial(testenv.Context(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,11 +24,7 @@ func dial(t *testing.T, cfg ami.Config) *ami.Conn {
 	return c
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return testenv.Context(t) }
 
 // Two actions in flight; the switch answers the second first, and the first only after an
 // event it caused. Each caller gets its own response.
@@ -215,17 +210,29 @@ func TestConnRefusesInjectionBeforeWriting(t *testing.T) {
 	}
 }
 
+// A refused Dial makes no connection. The barrier: a good Dial afterwards. The listener
+// accepts connections in the order they were made, so had the refused Dial connected, its
+// connection would have been accepted before the good one.
 func TestDialRefusesCRLFInCredentialsWithoutConnecting(t *testing.T) {
-	srv := startFake(t, func(c *fakeConn) { c.login() })
+	logins := make(chan int, 2)
+	srv := startFake(t, func(c *fakeConn) {
+		if c.login() {
+			logins <- c.n
+		}
+		c.recv() // until the client goes
+	})
 	cfg := testConfig(srv.addr())
 	cfg.Secret = "x\r\nAction: Originate"
 	_, err := ami.Dial(ctxT(t), cfg)
 	if callbridge.ErrorCode(err) != callbridge.EInvalid {
 		t.Fatalf("err = %v, want code invalid", err)
 	}
-	time.Sleep(20 * time.Millisecond)
-	if n := len(srv.acceptTimes()); n != 0 {
-		t.Fatalf("%d connections made", n)
+	dial(t, testConfig(srv.addr()))
+	if n := <-logins; n != 0 {
+		t.Fatalf("the good Dial was connection %d: the refused one connected first", n)
+	}
+	if n := len(srv.acceptTimes()); n != 1 {
+		t.Fatalf("%d connections made, want only the good Dial's", n)
 	}
 }
 
@@ -278,7 +285,7 @@ func TestConnKeepAlive(t *testing.T) {
 		conn := dial(t, cfg)
 		select {
 		case <-conn.Done():
-		case <-time.After(5 * time.Second):
+		case <-time.After(testenv.Patience):
 			t.Fatal("connection still open")
 		}
 		if !errors.Is(conn.Err(), ami.ErrKeepAliveTimeout) {
@@ -288,33 +295,50 @@ func TestConnKeepAlive(t *testing.T) {
 			t.Fatalf("Action after close: %v, want ErrClosed", err)
 		}
 	})
+	// A keep-alive that ignored the answers would close the connection one timeout after its
+	// first Ping. The barrier: a Ping sent two timeouts after the first one has been answered
+	// (the keep-alive sends the next Ping only once the last is answered), so such a closing
+	// had its chance; then the connection must still be open.
 	t.Run("answered pings keep it open", func(t *testing.T) {
-		pings := make(chan struct{}, 100)
+		const timeout = time.Second
+		pings := make(chan time.Time, 1000)
 		srv := startFake(t, func(c *fakeConn) {
 			if !c.login() {
 				return
 			}
 			c.serveActions(func(m ami.Message) []string {
 				if m.Get("Action") == "Ping" {
-					pings <- struct{}{}
+					pings <- time.Now()
 				}
 				return []string{success(m, "Ping: Pong\r\nTimestamp: 1795305581.567892\r\n")}
 			})
 		})
 		cfg := testConfig(srv.addr())
-		cfg.KeepAlive, cfg.KeepAliveTimeout = 20*time.Millisecond, time.Second
+		cfg.KeepAlive, cfg.KeepAliveTimeout = 20*time.Millisecond, timeout
 		conn := dial(t, cfg)
-		for i := 0; i < 3; i++ {
+		var first time.Time
+		for n := 0; ; n++ {
+			var at time.Time
 			select {
-			case <-pings:
-			case <-time.After(5 * time.Second):
-				t.Fatalf("only %d pings", i)
+			case at = <-pings:
+			case <-conn.Done():
+				t.Fatalf("connection ended after %d answered pings: %v", n, conn.Err())
+			case <-time.After(testenv.Patience):
+				t.Fatalf("only %d pings", n)
+			}
+			if first.IsZero() {
+				first = at
+			} else if at.Sub(first) > 2*timeout {
+				break
 			}
 		}
+		// The Ping just seen is being answered; one more shows the connection took it.
 		select {
+		case <-pings:
 		case <-conn.Done():
 			t.Fatalf("connection ended: %v", conn.Err())
-		default:
+		case <-time.After(testenv.Patience):
+			t.Fatal("no Ping after the answered ones")
 		}
 	})
 }

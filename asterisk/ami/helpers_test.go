@@ -13,6 +13,7 @@ import (
 	"github.com/callbridge/callbridge/asterisk/ami"
 	"github.com/callbridge/callbridge/capture"
 	"github.com/callbridge/callbridge/internal/fixtures"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 func loadFixture(t testing.TB, name string) []capture.Record {
@@ -160,7 +161,7 @@ func event(name string, fields ...string) string {
 }
 
 func testConfig(addr string) ami.Config {
-	return ami.Config{Addr: addr, Username: "cti", Secret: "cti-secret", KeepAlive: -1, DialTimeout: 5 * time.Second}
+	return ami.Config{Addr: addr, Username: "cti", Secret: "cti-secret", KeepAlive: -1, DialTimeout: testenv.Patience}
 }
 
 // eventLog collects events delivered to OnEvent.
@@ -195,7 +196,7 @@ func (l *eventLog) names() []string {
 // waitFor waits until the log holds an event named name.
 func (l *eventLog) waitFor(t testing.TB, name string) {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(testenv.Patience)
 	for {
 		for _, n := range l.names() {
 			if n == name {

@@ -8,13 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/callbridge/callbridge/internal/testenv"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
@@ -22,28 +22,15 @@ import (
 
 // The browser tests drive the real desktop and <callbridge-bar> (package web, as embedded) in
 // headless Chromium against a real `callbridge serve` on the simulated PBX: engine, embedded
-// NATS, SQLite and the gateway are the real ones. They are skipped when no Chromium is
-// installed, except in CI (CI=true), where .ci/run installs Debian's chromium.
+// NATS, SQLite and the gateway are the real ones. Without Chromium they are skipped, or fail
+// under CI (testenv.RequireChromium), where .ci/run installs Debian's chromium. Every wait is
+// for a condition, bounded by testenv.Patience.
 
 // browserNode starts the embedded default with HTTP on a free loopback port. interval is the
 // simulated PBX's mean time between inbound calls (0: none); origins is --allowed-origins.
 func browserNode(t *testing.T, interval time.Duration, origins string) *Main {
 	t.Helper()
 	return runMainWith(t, func(m *Main) { m.SimInterval, m.AllowedOrigins = interval, origins })
-}
-
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome-stable", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("no chromium on PATH; .ci/run installs it (apt-get install chromium)")
-	}
-	t.Skip("no chromium on PATH")
-	return ""
 }
 
 // browser is one headless Chromium with its own profile; tabs share its storage.
@@ -57,7 +44,7 @@ type browser struct {
 
 func startBrowser(t *testing.T) *browser {
 	t.Helper()
-	bin := chromiumPath(t)
+	bin := testenv.RequireChromium(t)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
 		chromedp.NoFirstRun,
@@ -154,7 +141,7 @@ func (b *browser) newTab() *tab {
 
 func (tb *tab) run(actions ...chromedp.Action[chromedp.Void]) {
 	tb.t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(tb.ctx, testenv.Patience)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		tb.t.Fatalf("%s: %v", tb.name, err)
@@ -174,7 +161,7 @@ const prelude = `const bar = document.querySelector("callbridge-bar"); const sr 
 func (tb *tab) eval(expr string, out any) {
 	tb.t.Helper()
 	js := "(async () => { " + prelude + "return (" + expr + "); })()"
-	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(tb.ctx, testenv.Patience)
 	defer cancel()
 	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](js, chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -194,21 +181,21 @@ func (tb *tab) str(expr string) string {
 	return s
 }
 
-// waitFor polls the boolean expression cond until it holds, failing after timeout with the
-// page's text.
-func (tb *tab) waitFor(timeout time.Duration, cond string) {
+// waitFor polls the boolean expression cond until it holds, failing after testenv.Patience
+// with the page's text.
+func (tb *tab) waitFor(cond string) {
 	tb.t.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(testenv.Patience)
 	js := "(() => { try { " + prelude + "return Boolean(" + cond + "); } catch (e) { return false; } })()"
 	for {
-		ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(tb.ctx, testenv.Patience)
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
 		cancel()
 		if err == nil && ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			tb.t.Fatalf("%s: timed out after %s waiting for %s (last error %v)\npage:\n%s", tb.name, timeout, cond, err, tb.text())
+			tb.t.Fatalf("%s: timed out after %s waiting for %s (last error %v)\npage:\n%s", tb.name, testenv.Patience, cond, err, tb.text())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -216,7 +203,7 @@ func (tb *tab) waitFor(timeout time.Duration, cond string) {
 
 // text is the page's visible text, with the bar's shadow DOM and its desk model (for failure reports).
 func (tb *tab) text() string {
-	ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second) // a failure report: a best effort
 	defer cancel()
 	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const bar = document.querySelector("callbridge-bar");
 		return (document.body ? document.body.innerText : "") + "\n--- bar ---\n" + (bar && bar.shadowRoot ? bar.shadowRoot.textContent : "") +
@@ -251,7 +238,7 @@ func (tb *tab) pointAt(sel string) (x, y float64) {
 		X, Y float64
 		Hit  bool
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testenv.Patience)
 	for {
 		tb.eval(`(async () => { const el = `+sel+`; if (!el) throw new Error("no element: "+`+jsString(sel)+`);
 			el.scrollIntoView({block: "center"});
@@ -289,7 +276,7 @@ func (tb *tab) altKey(letter string) {
 // screenshot writes a PNG of the viewport to path.
 func (tb *tab) screenshot(path string) {
 	tb.t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(tb.ctx, testenv.Patience)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
@@ -321,11 +308,11 @@ func jsString(s string) string {
 // signIn signs in through the bar's form and waits until its link is up.
 func (tb *tab) signIn(user, pass string) {
 	tb.t.Helper()
-	tb.waitFor(15*time.Second, `sr && sr.querySelector("form[data-form=login]")`)
+	tb.waitFor(`sr && sr.querySelector("form[data-form=login]")`)
 	tb.typeInto(`sr.querySelector("input[name=username]")`, user)
 	tb.typeInto(`sr.querySelector("input[name=password]")`, pass)
 	tb.click(`sr.querySelector("button[data-action=login]")`)
-	tb.waitFor(15*time.Second, `sr.querySelector("[data-link=open]") && bar.desk && bar.desk.agent`)
+	tb.waitFor(`sr.querySelector("[data-link=open]") && bar.desk && bar.desk.agent`)
 }
 
 // ---- a proxy whose link can be cut ----
@@ -492,7 +479,7 @@ type refDesk struct {
 
 func dialRef(t *testing.T, m *Main, token string) *refDesk {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
 	c, _, err := websocket.Dial(ctx, "ws://"+m.HTTP.Addr()+"/v1/ws?access_token="+token, nil)
 	if err != nil {
@@ -551,7 +538,7 @@ func (d *refDesk) send(name string, params map[string]any) (map[string]any, erro
 	select {
 	case r := <-ch:
 		return r, nil
-	case <-time.After(15 * time.Second):
+	case <-time.After(testenv.Patience):
 		return nil, fmt.Errorf("no reply to %s", name)
 	}
 }
@@ -565,9 +552,9 @@ func (d *refDesk) events() ([]uint64, []map[string]any) {
 var errNoEvent = errors.New("no such event")
 
 // waitEvent waits until the desk has an event for which match is true and returns it.
-func (d *refDesk) waitEvent(timeout time.Duration, what string, match func(map[string]any) bool) map[string]any {
+func (d *refDesk) waitEvent(what string, match func(map[string]any) bool) map[string]any {
 	d.t.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(testenv.Patience)
 	for {
 		_, evs := d.events()
 		for _, e := range evs {

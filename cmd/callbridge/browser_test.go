@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // JavaScript expressions used by several tests (with the prelude's bar and sr).
@@ -22,6 +25,7 @@ const (
 	jsCallState = `(sr.querySelector('.card.call[data-call="' + %q + '"]') || {dataset: {}}).dataset.state === %q`
 	jsGone      = `!sr.querySelector('.card.call[data-call="' + %q + '"]')`
 	jsWrapUpOf  = `sr.querySelector('.card.wrapup[data-wrapup="' + %q + '"]')`
+	jsCallOf    = `sr.querySelector('.card.call[data-call="' + %q + '"]')`
 )
 
 // screenshotDir is where TestBrowserDesktop keeps its screenshot: docs/screenshots when
@@ -46,7 +50,7 @@ func TestBrowserDesktop(t *testing.T) {
 		t.Errorf("title = %q", title)
 	}
 	tb.signIn("agent1", "demo")
-	tb.waitFor(5*time.Second, `document.getElementById("link").dataset.state === "on"`)
+	tb.waitFor(`document.getElementById("link").dataset.state === "on"`)
 	if who := tb.str(`sr.querySelector(".who-am-i").textContent`); !strings.Contains(who, "Agent One") || !strings.Contains(who, "1001") {
 		t.Errorf("bar shows %q, want the agent's name and extension", who)
 	}
@@ -58,14 +62,14 @@ func TestBrowserDesktop(t *testing.T) {
 	}
 	tb.eval(`(() => { const s = sr.querySelector("select[data-key=reason]"); s.value = "lunch"; s.dispatchEvent(new Event("change", {bubbles: true})); return true; })()`, nil)
 	tb.click(`sr.querySelector("button[data-action=not-ready]")`)
-	tb.waitFor(5*time.Second, fmt.Sprintf(jsAgentIs, "not_ready")+` && sr.querySelector("[part=state]").textContent.includes("Lunch")`)
+	tb.waitFor(fmt.Sprintf(jsAgentIs, "not_ready") + ` && sr.querySelector("[part=state]").textContent.includes("Lunch")`)
 
 	tb.click(`sr.querySelector("button[data-action=ready]")`)
 	// Ready, or already busy with the call that the simulated queue offers at once.
-	tb.waitFor(5*time.Second, fmt.Sprintf(jsAgentIs, "ready")+" || "+fmt.Sprintf(jsAgentIs, "busy"))
+	tb.waitFor(fmt.Sprintf(jsAgentIs, "ready") + " || " + fmt.Sprintf(jsAgentIs, "busy"))
 
 	// The pop: ringing, with everything the IVR collected, before anyone answers.
-	tb.waitFor(30*time.Second, jsRinging)
+	tb.waitFor(jsRinging)
 	var pop struct {
 		ID, ANI, DNIS, Queue string
 		Data                 map[string]string
@@ -90,31 +94,32 @@ func TestBrowserDesktop(t *testing.T) {
 
 	// Alt+A answers.
 	tb.altKey("a")
-	tb.waitFor(10*time.Second, fmt.Sprintf(jsCallState, pop.ID, "connected"))
-	tb.waitFor(5*time.Second, fmt.Sprintf(jsAgentIs, "busy"))
-	tb.waitFor(5*time.Second, `document.getElementById("d-state").textContent === "Talking"`)
-	time.Sleep(2500 * time.Millisecond) // let the talk timer tick for the picture
+	tb.waitFor(fmt.Sprintf(jsCallState, pop.ID, "connected"))
+	tb.waitFor(fmt.Sprintf(jsAgentIs, "busy"))
+	tb.waitFor(`document.getElementById("d-state").textContent === "Talking"`)
+	// The talk timer ticks (the picture shows it running).
+	tb.waitFor(`[...` + fmt.Sprintf(jsCallOf, pop.ID) + `.querySelectorAll("[data-since]")].some(el => el.textContent.split(":").reduce((s, x) => s * 60 + Number(x), 0) >= 2)`)
 	tb.screenshot(filepath.Join(screenshotDir(t), "desktop-live-call.png"))
 
 	// Alt+H hangs up; wrap-up follows. (The simulated queue may already offer the next
 	// waiting call: the wrap-up pause reaches the switch just after the hang-up.)
 	tb.altKey("h")
-	tb.waitFor(10*time.Second, fmt.Sprintf(jsGone, pop.ID)+" && "+fmt.Sprintf(jsWrapUpOf, pop.ID))
-	tb.waitFor(5*time.Second, fmt.Sprintf(jsAgentIs, "working_after_call")+" || "+fmt.Sprintf(jsAgentIs, "busy"))
-	tb.waitFor(5*time.Second, `[...document.querySelectorAll("#h-table tbody tr")].some(tr => tr.dataset.call === `+jsString(pop.ID)+` && tr.textContent.includes("Answered"))`)
+	tb.waitFor(fmt.Sprintf(jsGone, pop.ID) + " && " + fmt.Sprintf(jsWrapUpOf, pop.ID))
+	tb.waitFor(fmt.Sprintf(jsAgentIs, "working_after_call") + " || " + fmt.Sprintf(jsAgentIs, "busy"))
+	tb.waitFor(`[...document.querySelectorAll("#h-table tbody tr")].some(tr => tr.dataset.call === ` + jsString(pop.ID) + ` && tr.textContent.includes("Answered"))`)
 
 	// Wrap up with a disposition and notes.
 	wrap := fmt.Sprintf(jsWrapUpOf, pop.ID)
 	tb.eval(`(() => { const s = `+wrap+`.querySelector("select"); s.value = "sale"; s.dispatchEvent(new Event("change", {bubbles: true})); return true; })()`, nil)
 	tb.typeInto(wrap+`.querySelector("textarea")`, "Upgraded to the yearly plan")
 	tb.click(wrap + `.querySelector("button[data-action=save-disposition]")`)
-	tb.waitFor(10*time.Second, `!`+wrap+` || `+wrap+`.querySelector("[data-role=wrapup-error]")`)
+	tb.waitFor(`!` + wrap + ` || ` + wrap + `.querySelector("[data-role=wrapup-error]")`)
 	if msg := tb.str(`((` + wrap + ` || document).querySelector("[data-role=wrapup-error]") || {textContent: ""}).textContent`); msg != "" {
 		t.Fatalf("saving the disposition failed: %s", msg)
 	}
 	// call.disposition_set comes back and the history shows it.
-	tb.waitFor(10*time.Second, `[...document.querySelectorAll("#h-table tbody tr")].some(tr => tr.dataset.call === `+jsString(pop.ID)+` && tr.textContent.includes("Sale: Upgraded to the yearly plan"))`)
-	tb.waitFor(5*time.Second, `sr.querySelector(".info").textContent.includes("Disposition saved: Sale")`)
+	tb.waitFor(`[...document.querySelectorAll("#h-table tbody tr")].some(tr => tr.dataset.call === ` + jsString(pop.ID) + ` && tr.textContent.includes("Sale: Upgraded to the yearly plan"))`)
+	tb.waitFor(`sr.querySelector(".info").textContent.includes("Disposition saved: Sale")`)
 }
 
 // TestBrowserTwoTabs: two tabs of one agent both show the call; the second hangs it up and
@@ -128,28 +133,35 @@ func TestBrowserTwoTabs(t *testing.T) {
 	two := b.newTab()
 	two.navigate(m.HTTP.URL() + "/")
 	// The second tab is signed in by the first (the session is shared by the origin's tabs).
-	two.waitFor(15*time.Second, `sr.querySelector("[data-link=open]") && bar.desk && bar.desk.agent`)
+	two.waitFor(`sr.querySelector("[data-link=open]") && bar.desk && bar.desk.agent`)
 
 	one.click(`sr.querySelector("button[data-action=ready]")`)
-	two.waitFor(5*time.Second, fmt.Sprintf(jsAgentIs, "ready")+" || "+fmt.Sprintf(jsAgentIs, "busy"))
-	one.waitFor(30*time.Second, jsRinging)
+	two.waitFor(fmt.Sprintf(jsAgentIs, "ready") + " || " + fmt.Sprintf(jsAgentIs, "busy"))
+	one.waitFor(jsRinging)
 	id := one.str(jsRinging + `.dataset.call`)
-	two.waitFor(5*time.Second, fmt.Sprintf(jsCallState, id, "alerting"))
+	two.waitFor(fmt.Sprintf(jsCallState, id, "alerting"))
 
 	one.click(jsRinging + `.querySelector("button[data-action=answer]")`)
-	one.waitFor(10*time.Second, fmt.Sprintf(jsCallState, id, "connected"))
-	two.waitFor(10*time.Second, fmt.Sprintf(jsCallState, id, "connected"))
+	one.waitFor(fmt.Sprintf(jsCallState, id, "connected"))
+	two.waitFor(fmt.Sprintf(jsCallState, id, "connected"))
 
 	two.click(`sr.querySelector('.card.call[data-call="` + id + `"] button[data-action=hangup]')`)
-	one.waitFor(10*time.Second, fmt.Sprintf(jsGone, id)+" && "+fmt.Sprintf(jsWrapUpOf, id))
-	two.waitFor(10*time.Second, fmt.Sprintf(jsGone, id)+" && "+fmt.Sprintf(jsWrapUpOf, id))
+	one.waitFor(fmt.Sprintf(jsGone, id) + " && " + fmt.Sprintf(jsWrapUpOf, id))
+	two.waitFor(fmt.Sprintf(jsGone, id) + " && " + fmt.Sprintf(jsWrapUpOf, id))
 
 	// Closing the second tab does not log the agent out: the first still works and the
-	// agent stays logged on.
+	// agent stays logged on. Once the engine has seen the tab go (one desktop left), no grace
+	// time runs (it starts only when the last desktop goes), so nothing can follow.
+	sup := login(t, m, "supervisor1", "demo")
+	var av callbridge.Availability
+	testenv.Eventually(t, "both tabs' desktops", func() bool { _, av = availability(t, m, sup, "agent2"); return av.Desktops == 2 })
 	two.close()
-	time.Sleep(time.Second)
+	testenv.Eventually(t, "the engine to see the tab go", func() bool { _, av = availability(t, m, sup, "agent2"); return av.Desktops == 1 })
+	if !av.DesktopLostAt.IsZero() || av.State == callbridge.AgentLoggedOut || av.Reason == callbridge.ReasonDesktopLost {
+		t.Fatalf("agent2 with a tab left: %+v", av)
+	}
 	one.click(`sr.querySelector("button[data-action=ready]")`)
-	one.waitFor(5*time.Second, fmt.Sprintf(jsAgentIs, "ready")+" || "+fmt.Sprintf(jsAgentIs, "busy"))
+	one.waitFor(fmt.Sprintf(jsAgentIs, "ready") + " || " + fmt.Sprintf(jsAgentIs, "busy"))
 	if st := m.Node.Ready(); st != nil {
 		t.Fatal(st)
 	}
@@ -164,23 +176,23 @@ func TestBrowserReloadMidCall(t *testing.T) {
 	tb.navigate(m.HTTP.URL() + "/")
 	tb.signIn("agent3", "demo")
 	tb.click(`sr.querySelector("button[data-action=ready]")`)
-	tb.waitFor(30*time.Second, jsRinging)
+	tb.waitFor(jsRinging)
 	id := tb.str(jsRinging + `.dataset.call`)
 	account := tb.str(`bar.desk.calls.get(` + jsString(id) + `).attached_data.IVR_ACCOUNT`)
 	tb.click(jsRinging + ` .querySelector("button[data-action=answer]")`)
-	tb.waitFor(10*time.Second, fmt.Sprintf(jsCallState, id, "connected"))
+	tb.waitFor(fmt.Sprintf(jsCallState, id, "connected"))
 
 	tb.eval(`window.beforeReload = true`, nil)
 	tb.navigate(m.HTTP.URL() + "/")
-	tb.waitFor(15*time.Second, `!window.beforeReload && sr.querySelector("[data-link=open]")`)
-	tb.waitFor(10*time.Second, fmt.Sprintf(jsCallState, id, "connected"))
-	tb.waitFor(5*time.Second, `document.querySelector('#d-data dd[data-key="IVR_ACCOUNT"]').textContent === `+jsString(account))
-	tb.waitFor(5*time.Second, `document.querySelector('#h-table tbody tr[data-call="`+id+`"]')`)
-	tb.waitFor(5*time.Second, fmt.Sprintf(jsAgentIs, "busy"))
+	tb.waitFor(`!window.beforeReload && sr.querySelector("[data-link=open]")`)
+	tb.waitFor(fmt.Sprintf(jsCallState, id, "connected"))
+	tb.waitFor(`document.querySelector('#d-data dd[data-key="IVR_ACCOUNT"]').textContent === ` + jsString(account))
+	tb.waitFor(`document.querySelector('#h-table tbody tr[data-call="` + id + `"]')`)
+	tb.waitFor(fmt.Sprintf(jsAgentIs, "busy"))
 
 	// And the call still works after the reload.
 	tb.click(`sr.querySelector('.card.call[data-call="` + id + `"] button[data-action=hangup]')`)
-	tb.waitFor(10*time.Second, fmt.Sprintf(jsGone, id)+" && "+fmt.Sprintf(jsWrapUpOf, id))
+	tb.waitFor(fmt.Sprintf(jsGone, id) + " && " + fmt.Sprintf(jsWrapUpOf, id))
 }
 
 // TestBrowserLinkDropLosesNoEvent proves the SDK's reconnect: the page's link runs through a
@@ -225,19 +237,33 @@ func TestBrowserLinkDropLosesNoEvent(t *testing.T) {
 				return
 			}
 			n++
-			time.Sleep(3 * time.Millisecond)
+			time.Sleep(3 * time.Millisecond) // a pace, not a synchronisation: keep the page's event rate humane
 		}
 	}()
+	// Each phase lasts until events have flowed in it (not for a time): over the live link the
+	// page receives some; while the link is down the reference desktop receives some that the
+	// page must recover.
+	pageGets := func(more int) {
+		t.Helper()
+		var n int
+		tb.eval(`window.seqs.length`, &n)
+		tb.waitFor(fmt.Sprintf(`window.seqs.length >= %d`, n+more))
+	}
+	refGets := func(more int) {
+		t.Helper()
+		seqs, _ := ref.events()
+		testenv.Eventually(t, "events at the reference desktop", func() bool { s, _ := ref.events(); return len(s) >= len(seqs)+more })
+	}
 	for i := 1; i <= 3; i++ {
-		time.Sleep(300 * time.Millisecond) // events flow over the live link
+		pageGets(10)
 		n := proxy.cut(true)
-		tb.waitFor(10*time.Second, `document.getElementById("link").dataset.state === "down"`)
-		time.Sleep(400 * time.Millisecond) // and while it is down
+		tb.waitFor(`document.getElementById("link").dataset.state === "down"`)
+		refGets(10)
 		proxy.up()
-		tb.waitFor(20*time.Second, fmt.Sprintf(`window.statuses.filter(s => s === "open:recovered").length === %d`, i))
+		tb.waitFor(fmt.Sprintf(`window.statuses.filter(s => s === "open:recovered").length === %d`, i))
 		t.Logf("drop %d: cut %d connections; recovered", i, n)
 	}
-	time.Sleep(300 * time.Millisecond)
+	pageGets(10)
 	close(stop)
 	toggles := <-toggled
 	t.Logf("%d state changes while the link dropped 3 times", toggles)
@@ -249,7 +275,7 @@ func TestBrowserLinkDropLosesNoEvent(t *testing.T) {
 		t.Fatalf("the reference desktop got %d events for %d toggles", len(refSeqs), toggles)
 	}
 	last := refSeqs[len(refSeqs)-1]
-	tb.waitFor(30*time.Second, fmt.Sprintf(`bar.client.lastSeq === %d`, last))
+	tb.waitFor(fmt.Sprintf(`bar.client.lastSeq === %d`, last))
 
 	var got []uint64
 	tb.eval(`window.seqs`, &got)
@@ -267,7 +293,7 @@ func TestBrowserLinkDropLosesNoEvent(t *testing.T) {
 	if n := strings.Count(strings.Join(statuses, " "), "open:recovered"); n < 3 {
 		t.Errorf("link statuses %v: want 3 recoveries", statuses)
 	}
-	tb.waitFor(5*time.Second, `document.getElementById("link").textContent.includes("recovered")`)
+	tb.waitFor(`document.getElementById("link").textContent.includes("recovered")`)
 	// The page's view of the agent is the last state the reference desktop saw.
 	_, evs := ref.events()
 	var final any
@@ -276,7 +302,7 @@ func TestBrowserLinkDropLosesNoEvent(t *testing.T) {
 			final = e["data"].(map[string]any)["state"]
 		}
 	}
-	tb.waitFor(5*time.Second, fmt.Sprintf(jsAgentIs, final))
+	tb.waitFor(fmt.Sprintf(jsAgentIs, final))
 }
 
 // crmPage is a CRM's own page on another origin embedding the bar: one script tag, one
@@ -326,20 +352,20 @@ func TestBrowserCRMEmbed(t *testing.T) {
 	tb := b.firstTab()
 	tb.navigate(crm.URL + "/")
 	tb.signIn("agent5", "demo")
-	tb.waitFor(5*time.Second, `window.got.some(e => e.name === "callbridge:login")`)
+	tb.waitFor(`window.got.some(e => e.name === "callbridge:login")`)
 	// The host's theme reaches into the bar.
 	if c := tb.str(`getComputedStyle(sr.querySelector("button[data-action=dial]")).backgroundColor`); c != "rgb(122, 45, 184)" {
 		t.Errorf("themed accent = %q", c)
 	}
 
 	tb.click(`sr.querySelector("button[data-action=ready]")`)
-	tb.waitFor(5*time.Second, `window.got.some(e => e.name === "callbridge:agent_state_changed")`)
-	tb.waitFor(30*time.Second, `window.got.some(e => e.name === "callbridge:delivered")`)
+	tb.waitFor(`window.got.some(e => e.name === "callbridge:agent_state_changed")`)
+	tb.waitFor(`window.got.some(e => e.name === "callbridge:delivered")`)
 	id := tb.str(`window.got.find(e => e.name === "callbridge:delivered").call`)
 	call := map[string]string{}
 	tb.eval(`(() => { const c = bar.desk.calls.get(`+jsString(id)+`); return {ani: c.ani, account: c.attached_data.IVR_ACCOUNT}; })()`, &call)
 	wantPop := crm.URL + "/search?phone=" + strings.ReplaceAll(call["ani"], "+", "%2B") + "&account=" + call["account"]
-	tb.waitFor(5*time.Second, `window.popped.length === 1`)
+	tb.waitFor(`window.popped.length === 1`)
 	if got := tb.str(`window.popped[0]`); got != wantPop {
 		t.Errorf("screen pop URL = %q, want %q", got, wantPop)
 	}
@@ -347,35 +373,35 @@ func TestBrowserCRMEmbed(t *testing.T) {
 		t.Errorf("Open in CRM link = %q, want %q", link, wantPop)
 	}
 	tb.click(`sr.querySelector('.card.call[data-call="` + id + `"] button[data-action=answer]')`)
-	tb.waitFor(10*time.Second, `window.got.some(e => e.name === "callbridge:established" && e.call === `+jsString(id)+`)`)
+	tb.waitFor(`window.got.some(e => e.name === "callbridge:established" && e.call === ` + jsString(id) + `)`)
 	// Not ready before hanging up, so that the queue offers no other call before the dial.
 	tb.eval(`bar.setAgentState("not_ready", "break").then(() => true)`, nil)
 	tb.click(`sr.querySelector('.card.call[data-call="` + id + `"] button[data-action=hangup]')`)
-	tb.waitFor(10*time.Second, `window.got.some(e => e.name === "callbridge:cleared" && e.call === `+jsString(id)+`)`)
+	tb.waitFor(`window.got.some(e => e.name === "callbridge:cleared" && e.call === ` + jsString(id) + `)`)
 
 	// Click-to-dial from the CRM's own button.
 	tb.click(`document.getElementById("dial")`)
-	tb.waitFor(10*time.Second, `window.dialed || window.dialError`)
+	tb.waitFor(`window.dialed || window.dialError`)
 	if e := tb.str(`window.dialError || ""`); e != "" {
 		t.Fatalf("bar.dial: %s", e)
 	}
 	dialed := tb.str(`window.dialed`)
-	tb.waitFor(10*time.Second, `window.got.some(e => e.call === `+jsString(dialed)+` && e.direction === "outbound" && e.name === "callbridge:established")`)
-	tb.waitFor(10*time.Second, fmt.Sprintf(jsCallState, dialed, "connected"))
+	tb.waitFor(`window.got.some(e => e.call === ` + jsString(dialed) + ` && e.direction === "outbound" && e.name === "callbridge:established")`)
+	tb.waitFor(fmt.Sprintf(jsCallState, dialed, "connected"))
 	if who := tb.str(`sr.querySelector('.card.call[data-call="` + dialed + `"] [data-role=ani]').textContent`); who != "+15550100" {
 		t.Errorf("the dialled call shows %q", who)
 	}
 	tb.click(`sr.querySelector('.card.call[data-call="` + dialed + `"] button[data-action=hangup]')`)
-	tb.waitFor(10*time.Second, `window.got.some(e => e.name === "callbridge:cleared" && e.call === `+jsString(dialed)+`)`)
+	tb.waitFor(`window.got.some(e => e.name === "callbridge:cleared" && e.call === ` + jsString(dialed) + `)`)
 
 	// A page on an origin that --allowed-origins does not list cannot use the server.
 	tb2 := b.newTab()
 	tb2.navigate(other.URL + "/")
-	tb2.waitFor(15*time.Second, `sr && sr.querySelector("form[data-form=login]")`)
+	tb2.waitFor(`sr && sr.querySelector("form[data-form=login]")`)
 	tb2.typeInto(`sr.querySelector("input[name=username]")`, "agent5")
 	tb2.typeInto(`sr.querySelector("input[name=password]")`, "demo")
 	tb2.click(`sr.querySelector("button[data-action=login]")`)
-	tb2.waitFor(10*time.Second, `sr.querySelector("[role=alert]").textContent.includes("--allowed-origins")`)
+	tb2.waitFor(`sr.querySelector("[role=alert]").textContent.includes("--allowed-origins")`)
 }
 
 // TestBrowserHoldAndTransfers drives the call controls of the bar between two agents (each in
@@ -393,10 +419,10 @@ func TestBrowserHoldAndTransfers(t *testing.T) {
 	card := func(id string) string { return `sr.querySelector('.card.call[data-call="` + id + `"]')` }
 
 	one.click(`sr.querySelector("button[data-action=ready]")`)
-	one.waitFor(30*time.Second, jsRinging)
+	one.waitFor(jsRinging)
 	id := one.str(jsRinging + `.dataset.call`)
 	one.click(card(id) + `.querySelector("button[data-action=answer]")`)
-	one.waitFor(10*time.Second, fmt.Sprintf(jsCallState, id, "connected"))
+	one.waitFor(fmt.Sprintf(jsCallState, id, "connected"))
 	// Not ready now, so that the queue offers agent1 nothing more during the test.
 	one.click(`sr.querySelector("button[data-action=not-ready]")`)
 
@@ -404,16 +430,16 @@ func TestBrowserHoldAndTransfers(t *testing.T) {
 	// (here a change of the dispositions attribute) does not lose the click.
 	one.clickAcrossRedraw(card(id)+`.querySelector("button[data-action=hold]")`,
 		`bar.setAttribute("dispositions", "sale,no_sale,callback")`)
-	one.waitFor(10*time.Second, fmt.Sprintf(jsCallState, id, "held"))
+	one.waitFor(fmt.Sprintf(jsCallState, id, "held"))
 	one.click(card(id) + `.querySelector("button[data-action=retrieve]")`)
-	one.waitFor(10*time.Second, fmt.Sprintf(jsCallState, id, "connected"))
+	one.waitFor(fmt.Sprintf(jsCallState, id, "connected"))
 
 	// Consultation with a note.
 	one.typeInto(card(id)+`.querySelector("input[data-key^='to:']")`, "agent2")
 	one.typeInto(card(id)+`.querySelector("input[data-key^='note:']")`, "VIP: wants a refund of the May invoice")
 	one.click(card(id) + `.querySelector("button[data-action=consult]")`)
-	one.waitFor(10*time.Second, fmt.Sprintf(jsCallState, id, "held"))
-	two.waitFor(10*time.Second, jsRinging)
+	one.waitFor(fmt.Sprintf(jsCallState, id, "held"))
+	two.waitFor(jsRinging)
 	consult := two.str(jsRinging + `.dataset.call`)
 	if consult == id {
 		t.Fatal("the consultation has the call's id")
@@ -421,34 +447,34 @@ func TestBrowserHoldAndTransfers(t *testing.T) {
 	if note := two.str(jsRinging + `.querySelector("[data-role=transfer-note]").textContent`); !strings.Contains(note, "VIP: wants a refund") {
 		t.Errorf("consulted agent's pop shows note %q", note)
 	}
-	two.waitFor(5*time.Second, jsRinging+`.querySelector('[data-key-name="IVR_ACCOUNT"]')`) // the call's data is copied
+	two.waitFor(jsRinging + `.querySelector('[data-key-name="IVR_ACCOUNT"]')`) // the call's data is copied
 	two.click(card(consult) + `.querySelector("button[data-action=answer]")`)
-	one.waitFor(10*time.Second, fmt.Sprintf(jsCallState, consult, "connected")+` && `+card(consult)+`.querySelector("button[data-action=complete]:not([disabled])")`)
+	one.waitFor(fmt.Sprintf(jsCallState, consult, "connected") + ` && ` + card(consult) + `.querySelector("button[data-action=complete]:not([disabled])")`)
 	one.click(card(consult) + `.querySelector("button[data-action=complete]")`)
 
 	// agent2 now has the customer's call, with the note; agent1 wraps up.
-	two.waitFor(10*time.Second, fmt.Sprintf(jsCallState, id, "connected"))
-	two.waitFor(5*time.Second, card(id)+`.querySelector("[data-role=transfer-note]").textContent.includes("VIP: wants a refund")`)
-	one.waitFor(10*time.Second, fmt.Sprintf(jsGone, id)+" && "+fmt.Sprintf(jsGone, consult)+" && "+fmt.Sprintf(jsWrapUpOf, id))
+	two.waitFor(fmt.Sprintf(jsCallState, id, "connected"))
+	two.waitFor(card(id) + `.querySelector("[data-role=transfer-note]").textContent.includes("VIP: wants a refund")`)
+	one.waitFor(fmt.Sprintf(jsGone, id) + " && " + fmt.Sprintf(jsGone, consult) + " && " + fmt.Sprintf(jsWrapUpOf, id))
 
 	// Blind transfer back to agent1 with a new note.
 	two.typeInto(card(id)+`.querySelector("input[data-key^='to:']")`, "agent1")
 	two.typeInto(card(id)+`.querySelector("input[data-key^='note:']")`, "Refund approved, please confirm")
 	two.click(card(id) + `.querySelector("button[data-action=blind]")`)
-	two.waitFor(10*time.Second, fmt.Sprintf(jsGone, id)+" && "+fmt.Sprintf(jsWrapUpOf, id))
-	one.waitFor(10*time.Second, fmt.Sprintf(jsCallState, id, "alerting"))
-	one.waitFor(5*time.Second, card(id)+`.querySelector("[data-role=transfer-note]").textContent.includes("Refund approved")`)
+	two.waitFor(fmt.Sprintf(jsGone, id) + " && " + fmt.Sprintf(jsWrapUpOf, id))
+	one.waitFor(fmt.Sprintf(jsCallState, id, "alerting"))
+	one.waitFor(card(id) + `.querySelector("[data-role=transfer-note]").textContent.includes("Refund approved")`)
 	one.click(card(id) + `.querySelector("button[data-action=answer]")`)
-	one.waitFor(10*time.Second, fmt.Sprintf(jsCallState, id, "connected"))
+	one.waitFor(fmt.Sprintf(jsCallState, id, "connected"))
 	one.click(card(id) + `.querySelector("button[data-action=hangup]")`)
-	one.waitFor(10*time.Second, fmt.Sprintf(jsGone, id))
+	one.waitFor(fmt.Sprintf(jsGone, id))
 
 	// A call from the bar's dial box.
 	two.typeInto(`sr.querySelector("input[data-key=dial]")`, "+15550142")
 	two.click(`sr.querySelector("button[data-action=dial]")`)
-	two.waitFor(15*time.Second, `[...sr.querySelectorAll(".card.call[data-state=connected] [data-role=ani]")].some(e => e.textContent === "+15550142")`)
+	two.waitFor(`[...sr.querySelectorAll(".card.call[data-state=connected] [data-role=ani]")].some(e => e.textContent === "+15550142")`)
 	two.click(`sr.querySelector(".card.call[data-state=connected] button[data-action=hangup]")`)
-	two.waitFor(10*time.Second, jsNoCall)
+	two.waitFor(jsNoCall)
 }
 
 // TestBrowserSDK uses the SDK module (/sdk/callbridge.js) directly: typed refusals
@@ -472,7 +498,7 @@ func TestBrowserSDK(t *testing.T) {
 		c.on("status", s => statuses.push(s.status + (s.recovered ? ":recovered" : "")));
 		c.on("agent.state_changed", e => types.push(e.type + ":" + e.data.state));
 		return true; })()`, nil)
-	tb.waitFor(10*time.Second, `window.c.status === "open" && window.c.snapshot && window.c.snapshot.agent.agent === "agent3"`)
+	tb.waitFor(`window.c.status === "open" && window.c.snapshot && window.c.snapshot.agent.agent === "agent3"`)
 
 	var refused []any
 	tb.eval(`c.answerCall("01NOSUCHCALL0000000000000").then(() => ["resolved"], e => [e.name, e.code, e instanceof sdk.CommandError, e.command, e.message])`, &refused)
@@ -487,12 +513,12 @@ func TestBrowserSDK(t *testing.T) {
 	if r := ref.cmd("set_agent_state", map[string]any{"state": "ready"}); r["ok"] != true {
 		t.Fatal(r)
 	}
-	ref.waitEvent(5*time.Second, "ready", func(e map[string]any) bool { return e["type"] == "agent.state_changed" })
-	tb.waitFor(15*time.Second, `statuses.includes("open:recovered")`)
-	tb.waitFor(5*time.Second, `types.includes("agent.state_changed:ready")`)
+	ref.waitEvent("ready", func(e map[string]any) bool { return e["type"] == "agent.state_changed" })
+	tb.waitFor(`statuses.includes("open:recovered")`)
+	tb.waitFor(`types.includes("agent.state_changed:ready")`)
 	t.Logf("froze %d connections; statuses %s", n, tb.str(`statuses.join(" ")`))
 	seqs, _ := ref.events()
-	tb.waitFor(5*time.Second, fmt.Sprintf(`c.lastSeq === %d && types.length === 1`, seqs[len(seqs)-1]))
+	tb.waitFor(fmt.Sprintf(`c.lastSeq === %d && types.length === 1`, seqs[len(seqs)-1]))
 
 	var closed []any
 	tb.eval(`(() => { c.close(); return c.ping().then(() => ["resolved"], e => [e.name, e.code, e.reason, c.status]); })()`, &closed)

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/internal/testenv"
 	"github.com/callbridge/callbridge/sim"
 )
 
@@ -22,11 +26,73 @@ func runQuietMain(t *testing.T, grace time.Duration) (*Main, *sim.Driver) {
 	return m, drv
 }
 
+// runLoggedMain is runQuietMain with a log of every switch command the node has the simulated
+// PBX carry out.
+func runLoggedMain(t *testing.T, grace time.Duration) (*Main, *sim.Driver, *commandLog) {
+	t.Helper()
+	log := &commandLog{}
+	var drv *sim.Driver
+	m := runMainWith(t, func(m *Main) {
+		m.SimInterval, m.DesktopGrace = 0, grace
+		m.newSim = func(cfg sim.Config, lg *slog.Logger) callbridge.Driver {
+			drv = sim.New(cfg, lg)
+			return &loggingDriver{Driver: drv, log: log}
+		}
+	})
+	return m, drv, log
+}
+
+// loggingDriver is the simulated PBX's driver, logging each command it is given.
+type loggingDriver struct {
+	*sim.Driver
+	log *commandLog
+}
+
+func (d *loggingDriver) Execute(ctx context.Context, cmd callbridge.SwitchCommand) error {
+	d.log.add(cmd)
+	return d.Driver.Execute(ctx, cmd)
+}
+
+// commandLog is the switch commands given to a loggingDriver, in order.
+type commandLog struct {
+	mu   sync.Mutex
+	cmds []callbridge.SwitchCommand
+}
+
+// len is how many commands the log holds.
+func (l *commandLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.cmds)
+}
+
+func (l *commandLog) add(cmd callbridge.SwitchCommand) {
+	l.mu.Lock()
+	l.cmds = append(l.cmds, cmd)
+	l.mu.Unlock()
+}
+
+// wait waits for a command that match accepts and returns the commands up to it.
+func (l *commandLog) wait(t *testing.T, what string, match func(callbridge.SwitchCommand) bool) []callbridge.SwitchCommand {
+	t.Helper()
+	var upTo []callbridge.SwitchCommand
+	testenv.Eventually(t, what, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if i := slices.IndexFunc(l.cmds, match); i >= 0 {
+			upTo = slices.Clone(l.cmds[:i+1])
+			return true
+		}
+		return false
+	})
+	return upTo
+}
+
 // agentDesk logs agent in, connects a desktop and waits for its snapshot.
 func agentDesk(t *testing.T, m *Main, agent string) *desk {
 	t.Helper()
 	d := dial(t, m, login(t, m, agent, "demo"), "")
-	d.next(5*time.Second, "snapshot", func(m map[string]any) bool { return m["type"] == "snapshot" })
+	d.next("snapshot", func(m map[string]any) bool { return m["type"] == "snapshot" })
 	return d
 }
 
@@ -53,7 +119,7 @@ func (d *desk) refused(code, name string, params map[string]any) {
 // device dev when set; it returns the event's data.
 func (d *desk) callEvent(typ, id, dev string) map[string]any {
 	d.t.Helper()
-	ev := d.next(20*time.Second, typ+" "+id+" "+dev, isEvent(typ, func(c map[string]any) bool {
+	ev := d.next(typ+" "+id+" "+dev, isEvent(typ, func(c map[string]any) bool {
 		return (id == "" || c["call_id"] == id) && (dev == "" || c["device"] == dev)
 	}))
 	return ev["data"].(map[string]any)
@@ -62,7 +128,7 @@ func (d *desk) callEvent(typ, id, dev string) map[string]any {
 // agentState waits for agent.state_changed with state (and reason when set).
 func (d *desk) agentState(state, reason string) map[string]any {
 	d.t.Helper()
-	ev := d.next(20*time.Second, "agent "+state+" "+reason, isEvent("agent.state_changed", func(a map[string]any) bool {
+	ev := d.next("agent "+state+" "+reason, isEvent("agent.state_changed", func(a map[string]any) bool {
 		return a["state"] == state && (reason == "" || a["reason"] == reason)
 	}))
 	return ev["data"].(map[string]any)
@@ -227,11 +293,11 @@ func TestServeCallControl(t *testing.T) {
 // the agent, never reverted; a command from any tab works; closing one tab does not make the
 // agent desktop_lost.
 func TestServeTelsetAndTabs(t *testing.T) {
-	m, drv := runQuietMain(t, 500*time.Millisecond)
+	m, drv, cmds := runLoggedMain(t, 500*time.Millisecond)
 	tok := login(t, m, "agent1", "demo")
 	tab1, tab2 := dial(t, m, tok, ""), dial(t, m, tok, "")
 	for _, d := range []*desk{tab1, tab2} {
-		d.next(5*time.Second, "snapshot", func(m map[string]any) bool { return m["type"] == "snapshot" })
+		d.next("snapshot", func(m map[string]any) bool { return m["type"] == "snapshot" })
 	}
 	tab2.ok("set_agent_state", map[string]any{"state": "ready"})
 	tab1.agentState("ready", "")
@@ -239,14 +305,33 @@ func TestServeTelsetAndTabs(t *testing.T) {
 	ctx := context.Background()
 
 	// DND on the phone: both tabs see not_ready dnd, and it stays.
+	before := cmds.len()
 	if err := drv.PressButton(ctx, "1001", sim.ButtonPause); err != nil {
 		t.Fatal(err)
 	}
 	tab1.agentState("not_ready", sim.TelsetPauseReason)
 	tab2.agentState("not_ready", sim.TelsetPauseReason)
-	time.Sleep(time.Second)
+	// Fighting the phone would be a switch command to unpause 1001, issued when the pause came.
+	// The barrier: a later switch command of callbridge's own (agent2's desktop_lost pause)
+	// has been carried out — the node carries them out in order — and the switch's events
+	// up to now have been through the engine.
+	a2 := agentDesk(t, m, "agent2")
+	a2.ok("set_agent_state", map[string]any{"state": "ready"})
+	a2.agentState("ready", "")
+	a2.c.CloseNow()
+	upTo := cmds.wait(t, "agent2's desktop_lost pause", func(c callbridge.SwitchCommand) bool {
+		return c.Type == callbridge.SwitchSetMemberState && c.Device == "1002" && c.Reason == callbridge.ReasonDesktopLost
+	})
+	if err := m.Node.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range upTo[before:] {
+		if c.Device == "1001" {
+			t.Errorf("switch command %+v for 1001 after its phone paused it: callbridge fought the phone", c)
+		}
+	}
 	if snap, err := m.Node.Snapshot(ctx, "demo", "agent1"); err != nil || snap.Agent.Reason != sim.TelsetPauseReason {
-		t.Fatalf("after a while agent1 = %+v (%v): the phone's pause was reverted", snap.Agent, err)
+		t.Fatalf("agent1 = %+v (%v): the phone's pause was reverted", snap.Agent, err)
 	}
 	if err := drv.PressButton(ctx, "1001", sim.ButtonUnpause); err != nil {
 		t.Fatal(err)
@@ -275,10 +360,17 @@ func TestServeTelsetAndTabs(t *testing.T) {
 	}
 	tab1.agentState("working_after_call", "")
 
-	// Closing one tab is not losing the desktop.
+	// Closing one tab is not losing the desktop: once the engine has seen the tab go (one
+	// desktop left), no grace time runs (DesktopLostAt is set only when the last one goes),
+	// so desktop_lost cannot follow.
 	tab1.c.CloseNow()
-	time.Sleep(1500 * time.Millisecond)
-	if snap, _ := m.Node.Snapshot(ctx, "demo", "agent1"); snap.Agent.Reason == callbridge.ReasonDesktopLost {
-		t.Fatalf("agent1 lost with a tab still open: %+v", snap.Agent)
+	tok2 := login(t, m, "supervisor1", "demo")
+	var av callbridge.Availability
+	testenv.Eventually(t, "the engine to see one tab close", func() bool {
+		_, av = availability(t, m, tok2, "agent1")
+		return av.Desktops == 1
+	})
+	if !av.DesktopLostAt.IsZero() || !av.DesktopLostAfter.IsZero() || av.Reason == callbridge.ReasonDesktopLost {
+		t.Fatalf("agent1 with a tab still open: %+v", av)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/callbridge/callbridge/capture"
 	"github.com/callbridge/callbridge/internal/fixtures"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // TestCaptureRecordsSession points `callbridge capture` at a replay server playing a real
@@ -26,15 +27,18 @@ func TestCaptureRecordsSession(t *testing.T) {
 	}
 	defer srv.Close()
 	out := filepath.Join(t.TempDir(), "session.ami.jsonl")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
-	go func() {
-		<-srv.Played(0)
-		time.Sleep(300 * time.Millisecond) // let the last frames reach the file
-		cancel()
-	}()
+	last := lastEvent(recs, "Event: ", "")
+	if last == "" {
+		t.Fatal("the recording has no event")
+	}
+	go stopWhenCaptured(cancel, srv.Played(0), out, last)
 	if err := run(ctx, []string{"capture", "--pbx", "ami://cti:cti-secret@" + srv.Addr(), "--out", out}, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		t.Fatal("the capture never held the recording's last event")
 	}
 	got, err := capture.ReadFile(out)
 	if err != nil {
@@ -63,13 +67,45 @@ func TestCaptureRecordsSession(t *testing.T) {
 	}
 	// The capture replays: it is a valid recording itself.
 	p, _ := loadReplayProvisioning("")
-	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer rcancel()
-	evs, err := Replay(rctx, got, p, 0, nil)
+	evs, err := Replay(testenv.Context(t), got, p, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(evs) == 0 {
 		t.Error("replaying the capture produced no events")
+	}
+}
+
+// lastEvent returns the raw text of the recording's last frame received from the switch that
+// starts with prefix and contains inside ("Event: " for Asterisk; a plain event's
+// "Content-Type: text/event-plain\n" after its "Content-Length: " for FreeSWITCH).
+func lastEvent(recs []capture.Record, prefix, inside string) string {
+	for i := len(recs) - 1; i >= 0; i-- {
+		if r := recs[i]; r.Dir == capture.DirIn && strings.HasPrefix(r.Raw, prefix) && strings.Contains(r.Raw, inside) {
+			return recs[i].Raw
+		}
+	}
+	return ""
+}
+
+// stopWhenCaptured calls stop once the replay server has played its script (played is
+// closed) and the capture file at path holds the frame raw: the last frame the switch sent
+// has been written, so nothing is cut off. It gives up after testenv.Patience, leaving the
+// capture's own deadline to end it (and the test to say so).
+func stopWhenCaptured(stop func(), played <-chan struct{}, path, raw string) {
+	select {
+	case <-played:
+	case <-time.After(testenv.Patience):
+		return
+	}
+	for deadline := time.Now().Add(testenv.Patience); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		// The file is read while it is written: a half-written last line is "not yet".
+		recs, _ := capture.ReadFile(path)
+		for _, r := range recs {
+			if r.Dir == capture.DirIn && r.Raw == raw {
+				stop()
+				return
+			}
+		}
 	}
 }

@@ -2,23 +2,16 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
+	"github.com/callbridge/callbridge/internal/testenv"
 	"github.com/callbridge/callbridge/webhook"
 )
 
@@ -90,36 +83,11 @@ func TestServeCRM(t *testing.T) {
 	testServeCRM(t, runMainWith(t, func(*Main) {}))
 }
 
-// TestServeCRMOnPostgres is TestServeCRM with --db on PostgreSQL (see postgres tests for
-// CALLBRIDGE_TEST_POSTGRES; under CI=true a missing database fails the test).
+// TestServeCRMOnPostgres is TestServeCRM with --db on PostgreSQL, in a schema of its own
+// (testenv.PostgresSchema: skipped without CALLBRIDGE_TEST_POSTGRES, a failure under CI).
 func TestServeCRMOnPostgres(t *testing.T) {
-	raw := os.Getenv("CALLBRIDGE_TEST_POSTGRES")
-	if raw == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CALLBRIDGE_TEST_POSTGRES is not set, and CI=true")
-		}
-		t.Skip("PostgreSQL run skipped: set CALLBRIDGE_TEST_POSTGRES (see .ci/run)")
-	}
-	adm, err := sql.Open("pgx", raw)
-	if err == nil {
-		err = adm.PingContext(t.Context())
-	}
-	if err != nil {
-		t.Fatalf("PostgreSQL named by CALLBRIDGE_TEST_POSTGRES is not reachable: %v", err)
-	}
-	defer adm.Close()
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "cbserve_" + hex.EncodeToString(b)
-	if _, err := adm.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { adm.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	u, _ := url.Parse(raw)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	testServeCRM(t, runMainWith(t, func(m *Main) { m.DB = u.String() }))
+	dsn := testenv.PostgresSchema(t)
+	testServeCRM(t, runMainWith(t, func(m *Main) { m.DB = dsn }))
 }
 
 func testServeCRM(t *testing.T, m *Main) {
@@ -160,22 +128,22 @@ func testServeCRM(t *testing.T, m *Main) {
 	if st := rest(t, m, "POST", "/v1/agents/agent1/state", key.Key, map[string]any{"state": "ready"}, nil); st != http.StatusAccepted {
 		t.Fatalf("ready over REST: %d", st)
 	}
-	d.next(5*time.Second, "agent.state_changed ready", func(f map[string]any) bool {
+	d.next("agent.state_changed ready", func(f map[string]any) bool {
 		data, _ := f["data"].(map[string]any)
 		return f["type"] == "agent.state_changed" && data["state"] == "ready"
 	})
-	ev := d.next(30*time.Second, "call.delivered", isEvent("call.delivered", nil))
+	ev := d.next("call.delivered", isEvent("call.delivered", nil))
 	callID := ev["data"].(map[string]any)["call_id"].(string)
 	var reply map[string]any
 	if st := rest(t, m, "POST", "/v1/calls/"+callID+"/answer", key.Key, map[string]any{"agent": "agent1"}, &reply); st != http.StatusAccepted {
 		t.Fatalf("answer over REST: %d %v", st, reply)
 	}
-	d.next(5*time.Second, "call.established", isEvent("call.established", func(c map[string]any) bool { return c["call_id"] == callID }))
+	d.next("call.established", isEvent("call.established", func(c map[string]any) bool { return c["call_id"] == callID }))
 	time.Sleep(1100 * time.Millisecond) // talk for a second
 	if st := rest(t, m, "POST", "/v1/calls/"+callID+"/hangup", key.Key, map[string]any{"agent": "agent1"}, nil); st != http.StatusAccepted {
 		t.Fatalf("hang up over REST: %d", st)
 	}
-	d.next(5*time.Second, "call.cleared", isEvent("call.cleared", func(c map[string]any) bool { return c["call_id"] == callID }))
+	d.next("call.cleared", isEvent("call.cleared", func(c map[string]any) bool { return c["call_id"] == callID }))
 	if st := rest(t, m, "POST", "/v1/calls/"+callID+"/disposition", key.Key, map[string]any{
 		"agent": "agent1", "disposition": "resolved", "notes": "from the CRM", "state": "not_ready", "reason": "break",
 	}, nil); st != http.StatusAccepted {
@@ -191,7 +159,7 @@ func testServeCRM(t *testing.T, m *Main) {
 		TalkSeconds int      `json:"talk_seconds"`
 		Complete    bool     `json:"complete"`
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(testenv.Patience)
 	for {
 		rec.Complete = false
 		st := rest(t, m, "GET", "/v1/call-records/"+callID, key.Key, nil, &rec)
@@ -218,7 +186,7 @@ func testServeCRM(t *testing.T, m *Main) {
 	if !strings.HasPrefix(res.Header.Get("Content-Type"), "text/csv") || !bytes.Contains(csvBody, []byte(callID)) {
 		t.Fatalf("CSV: %s %s", res.Header.Get("Content-Type"), csvBody)
 	}
-	deadline = time.Now().Add(20 * time.Second)
+	deadline = time.Now().Add(testenv.Patience)
 	for {
 		if _, ok := rcv.find("call_record.completed", callID); ok {
 			if _, ok := rcv.find("call.delivered", callID); !ok {
@@ -233,7 +201,7 @@ func testServeCRM(t *testing.T, m *Main) {
 	}
 	// The dispatcher counts an attempt once the receiver's answer is in, which can be just
 	// after the receiver has seen the request.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(testenv.Patience); ; time.Sleep(50 * time.Millisecond) {
 		v := scrapeMetrics(t, m)[`callbridge_webhook_deliveries_total{result="delivered"}`]
 		if v >= 2 {
 			break

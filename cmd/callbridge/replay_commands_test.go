@@ -18,6 +18,7 @@ import (
 	"github.com/callbridge/callbridge/engine"
 	"github.com/callbridge/callbridge/internal/fixtures"
 	"github.com/callbridge/callbridge/internal/replay"
+	"github.com/callbridge/callbridge/internal/testenv"
 	"github.com/callbridge/callbridge/node"
 	"github.com/callbridge/callbridge/pbxtest"
 )
@@ -156,7 +157,7 @@ func startLiveReplay(t *testing.T, name string) *liveReplay {
 	done := make(chan struct{})
 	go func() { r.n.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(testenv.Patience)
 	for r.n.Ready() != nil {
 		if time.Now().After(deadline) {
 			t.Fatal("the driver never became ready")
@@ -169,7 +170,7 @@ func startLiveReplay(t *testing.T, name string) *liveReplay {
 // next waits for the next event (after the last one next returned) that matches s.
 func (r *liveReplay) next(s step) callbridge.Event {
 	r.t.Helper()
-	deadline := time.After(40 * time.Second)
+	deadline := time.After(testenv.Patience)
 	for {
 		r.mu.Lock()
 		for ; r.i < len(r.evs); r.i++ {
@@ -194,7 +195,7 @@ func (r *liveReplay) next(s step) callbridge.Event {
 // do runs a command of agent (role agent) in tenant.
 func (r *liveReplay) do(tenant callbridge.TenantID, agent callbridge.AgentID, c callbridge.Command) (callbridge.CommandResult, error) {
 	c.Tenant, c.Agent, c.Role = tenant, agent, callbridge.RoleAgent
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
 	return r.n.Do(ctx, c)
 }

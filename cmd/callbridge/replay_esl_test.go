@@ -7,12 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/capture"
 	"github.com/callbridge/callbridge/freeswitch"
 	"github.com/callbridge/callbridge/internal/fixtures"
+	"github.com/callbridge/callbridge/internal/testenv"
 	"github.com/callbridge/callbridge/pbxtest"
 )
 
@@ -29,7 +29,7 @@ func replayESLFixture(t *testing.T, name string) []callbridge.Event {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
 	evs, err := replay(ctx, recs, p, 0, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -135,7 +135,7 @@ func TestReplayESLBadAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
 	evs, err := replay(ctx, recs, p, 0, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "auth") {
@@ -167,29 +167,30 @@ func TestESLCaptureArgs(t *testing.T) {
 // fs-inbound-answered) in the capture format: the password is redacted, the resync commands
 // and every event are there, and the file replays to the same story.
 func TestCaptureESL(t *testing.T) {
-	srv := capture.NewESLServer([]capture.Script{{Records: func() []capture.Record {
-		recs, err := capture.ReadFile(filepath.Join(fixtures.Dir(t, "freeswitch-1.10"), "fs-inbound-answered.esl.jsonl"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return recs
-	}()}}, capture.ServerOptions{})
+	recorded, err := capture.ReadFile(filepath.Join(fixtures.Dir(t, "freeswitch-1.10"), "fs-inbound-answered.esl.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := capture.NewESLServer([]capture.Script{{Records: recorded}}, capture.ServerOptions{})
 	if err := srv.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
 	out := filepath.Join(t.TempDir(), "session.esl.jsonl")
 	var stdout, stderr strings.Builder
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
-	go func() {
-		<-srv.Played(0)
-		time.Sleep(100 * time.Millisecond)
-		cancel()
-	}()
-	err := run(ctx, []string{"capture", "--pbx", "esl://:s3cret-pw@" + srv.Addr() + "?queues=support@default", "--out", out}, &stdout, &stderr)
+	last := lastEvent(recorded, "Content-Length: ", "Content-Type: text/event-plain\n")
+	if last == "" {
+		t.Fatal("the recording has no event")
+	}
+	go stopWhenCaptured(cancel, srv.Played(0), out, last)
+	err = run(ctx, []string{"capture", "--pbx", "esl://:s3cret-pw@" + srv.Addr() + "?queues=support@default", "--out", out}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("capture: %v\n%s", err, stderr.String())
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		t.Fatal("the capture never held the recording's last event")
 	}
 	recs, err := capture.ReadFile(out)
 	if err != nil {

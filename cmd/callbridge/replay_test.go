@@ -7,11 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/capture"
 	"github.com/callbridge/callbridge/internal/fixtures"
+	"github.com/callbridge/callbridge/internal/testenv"
 	"github.com/callbridge/callbridge/pbxtest"
 )
 
@@ -83,7 +83,7 @@ func replayFixture(t *testing.T, name string) []callbridge.Event {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
 	evs, err := Replay(ctx, recs, p, 0, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -216,7 +216,7 @@ func TestReplayBadLogin(t *testing.T) {
 			t.Fatal(err)
 		}
 		p, _ := loadReplayProvisioning("")
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 		evs, err := Replay(ctx, recs, p, 0, slog.New(slog.DiscardHandler))
 		cancel()
 		if err == nil || !strings.Contains(strings.ToLower(err.Error()), "auth") {
@@ -250,7 +250,7 @@ func TestReplayReconnectMidCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
 	scripts := []capture.Script{{Records: recs, DropAfter: 140}, {Records: loginOnly}}
 	// Paced at 5x the recorded speed: the call's first event then comes about 200 ms after the

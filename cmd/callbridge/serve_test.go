@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // runMain starts `callbridge serve` on the embedded default (simulated PBX, embedded NATS,
@@ -33,19 +35,12 @@ func runMainWith(t *testing.T, change func(*Main)) *Main {
 	if change != nil {
 		change(m)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := m.Open(ctx); err != nil {
+	if err := m.Open(testenv.Context(t)); err != nil {
 		m.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	for m.Node.Ready() != nil {
-		if ctx.Err() != nil {
-			t.Fatal("node never became ready")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, "the node to be ready", func() bool { return m.Node.Ready() == nil })
 	return m
 }
 
@@ -82,7 +77,7 @@ type desk struct {
 
 func dial(t *testing.T, m *Main, token, query string) *desk {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
 	c, _, err := websocket.Dial(ctx, "ws://"+m.HTTP.Addr()+"/v1/ws?access_token="+token+query, nil)
 	if err != nil {
@@ -108,8 +103,8 @@ func dial(t *testing.T, m *Main, token, query string) *desk {
 }
 
 // next returns (and consumes) the oldest message for which match is true, failing after
-// timeout. Messages that do not match stay for later calls.
-func (d *desk) next(timeout time.Duration, what string, match func(map[string]any) bool) map[string]any {
+// testenv.Patience. Messages that do not match stay for later calls.
+func (d *desk) next(what string, match func(map[string]any) bool) map[string]any {
 	d.t.Helper()
 	for i, msg := range d.pending {
 		if match(msg) {
@@ -117,7 +112,7 @@ func (d *desk) next(timeout time.Duration, what string, match func(map[string]an
 			return msg
 		}
 	}
-	deadline := time.After(timeout)
+	deadline := time.After(testenv.Patience)
 	for {
 		select {
 		case msg, ok := <-d.msgs:
@@ -143,7 +138,7 @@ func (d *desk) cmd(name string, params map[string]any) map[string]any {
 	if err := d.c.Write(context.Background(), websocket.MessageText, b); err != nil {
 		d.t.Fatal(err)
 	}
-	return d.next(15*time.Second, "reply to "+name, func(m map[string]any) bool { return m["re"] == id })
+	return d.next("reply to "+name, func(m map[string]any) bool { return m["re"] == id })
 }
 
 func isEvent(typ string, f func(data map[string]any) bool) func(map[string]any) bool {
@@ -168,7 +163,7 @@ func errCode(reply map[string]any) string {
 func TestServeAgentPath(t *testing.T) {
 	m := runMain(t)
 	d := dial(t, m, login(t, m, "agent1", "demo"), "")
-	snap := d.next(5*time.Second, "snapshot", func(m map[string]any) bool { return m["type"] == "snapshot" })
+	snap := d.next("snapshot", func(m map[string]any) bool { return m["type"] == "snapshot" })
 	if agent, _ := snap["data"].(map[string]any)["agent"].(map[string]any); agent["agent"] != "agent1" {
 		t.Fatalf("snapshot agent = %v", snap["data"])
 	}
@@ -187,10 +182,10 @@ func TestServeAgentPath(t *testing.T) {
 	if r := d.cmd("set_agent_state", map[string]any{"state": "ready"}); r["ok"] != true {
 		t.Fatalf("set ready: %v", r)
 	}
-	d.next(5*time.Second, "agent ready", isEvent("agent.state_changed", func(a map[string]any) bool { return a["state"] == "ready" }))
+	d.next("agent ready", isEvent("agent.state_changed", func(a map[string]any) bool { return a["state"] == "ready" }))
 
 	// A call arrives with its screen pop.
-	ev := d.next(30*time.Second, "call.delivered", isEvent("call.delivered", nil))
+	ev := d.next("call.delivered", isEvent("call.delivered", nil))
 	call := ev["data"].(map[string]any)
 	callID, _ := call["call_id"].(string)
 	ad, _ := call["attached_data"].(map[string]any)
@@ -213,17 +208,17 @@ func TestServeAgentPath(t *testing.T) {
 	if r := d.cmd("answer_call", map[string]any{"call_id": callID}); r["ok"] != true {
 		t.Fatalf("answer: %v", r)
 	}
-	d.next(5*time.Second, "call.established", isEvent("call.established", func(c map[string]any) bool {
+	d.next("call.established", isEvent("call.established", func(c map[string]any) bool {
 		return c["call_id"] == callID && c["device"] == "1001"
 	}))
-	d.next(5*time.Second, "agent busy", isEvent("agent.state_changed", func(a map[string]any) bool { return a["state"] == "busy" }))
+	d.next("agent busy", isEvent("agent.state_changed", func(a map[string]any) bool { return a["state"] == "busy" }))
 
 	if r := d.cmd("clear_connection", map[string]any{"call_id": callID}); r["ok"] != true {
 		t.Fatalf("hang up: %v", r)
 	}
-	d.next(5*time.Second, "call.cleared", isEvent("call.cleared", func(c map[string]any) bool { return c["call_id"] == callID }))
-	d.next(5*time.Second, "wrap-up", isEvent("agent.state_changed", func(a map[string]any) bool { return a["state"] == "working_after_call" }))
-	d.next(20*time.Second, "ready after wrap-up", isEvent("agent.state_changed", func(a map[string]any) bool { return a["state"] == "ready" }))
+	d.next("call.cleared", isEvent("call.cleared", func(c map[string]any) bool { return c["call_id"] == callID }))
+	d.next("wrap-up", isEvent("agent.state_changed", func(a map[string]any) bool { return a["state"] == "working_after_call" }))
+	d.next("ready after wrap-up", isEvent("agent.state_changed", func(a map[string]any) bool { return a["state"] == "ready" }))
 
 	// /metrics counted all of it.
 	mt := scrapeMetrics(t, m)

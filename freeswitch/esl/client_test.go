@@ -3,6 +3,7 @@ package esl_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,11 +11,15 @@ import (
 
 	"github.com/callbridge/callbridge/capture"
 	"github.com/callbridge/callbridge/freeswitch/esl"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // TestClientReconnectsAndResyncs: the first connection drops after 20 frames; the client
 // reconnects after a backoff, calls OnConnect again (its resync), and events keep coming.
-// Events that arrive during OnConnect are delivered after it returns, in order.
+// Events that arrive during OnConnect are delivered after it returns, in order. The second
+// OnConnect returns only once the whole recording has been read off the wire (the reply to a
+// command sent after the server played its last event comes after that event), so every one
+// of its 113 events surely arrives while OnConnect runs and must be held back until it ends.
 func TestClientReconnectsAndResyncs(t *testing.T) {
 	recs := recording(t, "fs-inbound-answered")
 	srv := replayScripts(t, capture.Script{Records: recs, DropAfter: 20}, capture.Script{Records: recs})
@@ -34,11 +39,28 @@ func TestClientReconnectsAndResyncs(t *testing.T) {
 		},
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		OnConnect: func(ctx context.Context, conn *esl.Conn) error {
-			connects.Add(1)
-			if _, err := conn.API(ctx, "show channels as json"); err != nil {
-				return err
+			if connects.Add(1) == 2 {
+				mu.Lock()
+				before := len(order)
+				mu.Unlock()
+				if _, err := conn.API(ctx, "show channels as json"); err != nil {
+					return err
+				}
+				select {
+				case <-srv.Played(1):
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				if _, err := conn.API(ctx, "version"); err != nil { // after every event
+					return err
+				}
+				mu.Lock()
+				n := len(order) - before
+				mu.Unlock()
+				if n != 0 {
+					t.Errorf("%d events delivered while the second resync ran", n)
+				}
 			}
-			time.Sleep(20 * time.Millisecond) // events pile up meanwhile
 			mu.Lock()
 			order = append(order, "resync")
 			mu.Unlock()
@@ -49,43 +71,34 @@ func TestClientReconnectsAndResyncs(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	select {
-	case <-srv.Played(1):
-	case <-time.After(20 * time.Second):
-		t.Fatal("second connection did not play")
-	}
 	// Sync on the live connection: every event before the reply has been delivered.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := c.API(context.Background(), "version"); err == nil {
-			break
-		} else if !errors.Is(err, esl.ErrNotConnected) || time.Now().After(deadline) {
+	testenv.Eventually(t, "a live second connection", func() bool {
+		if connects.Load() < 2 {
+			return false
+		}
+		_, err := c.API(context.Background(), "version")
+		if err != nil && !errors.Is(err, esl.ErrNotConnected) {
 			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return err == nil
+	})
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v", err)
 	}
-	// The first connection may drop before or after its resync went through; the second
+	// The first connection went live (its OnConnect asks nothing) and dropped; the second
 	// stays up until Run ends.
-	if connects.Load() != 2 || disconnects.Load() < 1 {
-		t.Fatalf("connects %d disconnects %d, want 2 and at least 1", connects.Load(), disconnects.Load())
+	if connects.Load() != 2 || disconnects.Load() != 2 {
+		t.Fatalf("connects %d disconnects %d, want 2 and 2", connects.Load(), disconnects.Load())
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if order[0] != "resync" {
-		t.Fatalf("an event was delivered before the first resync finished: %v", order[:3])
+	first := slices.Index(order[1:], "resync") + 1
+	if order[0] != "resync" || first == 0 {
+		t.Fatalf("deliveries %v: want a resync first and one per connection", order)
 	}
-	last := 0
-	for i, o := range order {
-		if o == "resync" {
-			last = i
-		}
-	}
-	if n := len(order) - last - 1; n != 113 {
-		t.Fatalf("%d events after the last resync, want the 113 of the recording", n)
+	if n := len(order) - first - 1; n != 113 {
+		t.Fatalf("%d events after the second resync, want the 113 of the recording", n)
 	}
 }
 

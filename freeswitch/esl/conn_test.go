@@ -3,6 +3,7 @@ package esl_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/capture"
 	"github.com/callbridge/callbridge/freeswitch/esl"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // replay starts an ESL replay server for the named recordings (one per connection).
@@ -64,11 +66,7 @@ func (s *sink) events() []*esl.Event {
 	return append([]*esl.Event(nil), s.evs...)
 }
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return testenv.Context(t) }
 
 // drain waits until the server has played its script and every event has been read: the
 // reply to a command sent afterwards comes after every event (one reader, wire order).
@@ -76,7 +74,7 @@ func drain(t testing.TB, srv *capture.ESLServer, c *esl.Conn) {
 	t.Helper()
 	select {
 	case <-srv.Played(0):
-	case <-time.After(20 * time.Second):
+	case <-time.After(testenv.Patience):
 		t.Fatal("recording not played")
 	}
 	if _, err := c.API(ctxT(t), "version"); err != nil {
@@ -346,7 +344,7 @@ func TestKeepAliveTimeout(t *testing.T) {
 		nc.Write([]byte("Content-Type: command/reply\nReply-Text: +OK accepted\n\n"))
 		readCommand(nc)
 		nc.Write([]byte("Content-Type: command/reply\nReply-Text: +OK event listener enabled plain\n\n"))
-		time.Sleep(5 * time.Second) // silent, and the probe is never answered
+		io.Copy(io.Discard, nc) // silent, and the probe is never answered, until the client hangs up
 	})
 	c, err := esl.Dial(ctxT(t), esl.Config{Addr: addr, Password: "ClueCon", KeepAlive: 100 * time.Millisecond, KeepAliveTimeout: 100 * time.Millisecond})
 	if err != nil {
@@ -354,7 +352,7 @@ func TestKeepAliveTimeout(t *testing.T) {
 	}
 	select {
 	case <-c.Done():
-	case <-time.After(3 * time.Second):
+	case <-time.After(testenv.Patience):
 		t.Fatal("connection not closed")
 	}
 	if !errors.Is(c.Err(), esl.ErrKeepAliveTimeout) {
@@ -362,16 +360,19 @@ func TestKeepAliveTimeout(t *testing.T) {
 	}
 }
 
-// TestCloseFailsWaitingCommands: a command waiting for its reply fails with ErrClosed.
+// TestCloseFailsWaitingCommands: a command waiting for its reply fails with ErrClosed. The
+// switch tells the test when it has read the command (so it is surely waiting for its reply)
+// and never answers it; only then is the connection closed.
 func TestCloseFailsWaitingCommands(t *testing.T) {
+	waiting := make(chan string, 1)
 	addr := fakeSwitch(t, func(nc net.Conn) {
 		nc.Write([]byte("Content-Type: auth/request\n\n"))
 		readCommand(nc)
 		nc.Write([]byte("Content-Type: command/reply\nReply-Text: +OK accepted\n\n"))
 		readCommand(nc)
 		nc.Write([]byte("Content-Type: command/reply\nReply-Text: +OK event listener enabled plain\n\n"))
-		readCommand(nc) // never answered
-		time.Sleep(2 * time.Second)
+		waiting <- readCommand(nc) // never answered
+		io.Copy(io.Discard, nc)    // until the client hangs up
 	})
 	c, err := esl.Dial(ctxT(t), esl.Config{Addr: addr, Password: "ClueCon", KeepAlive: -1})
 	if err != nil {
@@ -382,10 +383,24 @@ func TestCloseFailsWaitingCommands(t *testing.T) {
 		_, err := c.API(context.Background(), "status")
 		errc <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	select {
+	case cmd := <-waiting:
+		if cmd != "api status" {
+			t.Fatalf("the switch read %q, want the waiting command", cmd)
+		}
+	case err := <-errc:
+		t.Fatalf("API returned %v before the switch read it", err)
+	case <-time.After(testenv.Patience):
+		t.Fatal("the command never reached the switch")
+	}
 	c.Close()
-	if err := <-errc; !errors.Is(err, esl.ErrClosed) {
-		t.Fatalf("err = %v, want ErrClosed", err)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, esl.ErrClosed) {
+			t.Fatalf("err = %v, want ErrClosed", err)
+		}
+	case <-time.After(testenv.Patience):
+		t.Fatal("the waiting command did not end when the connection closed")
 	}
 }
 
