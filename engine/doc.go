@@ -133,4 +133,11 @@
 // member states replace every agent's memberships. Calls and connections that a snapshot
 // clears start no wrap-up (they ended at an unknown time, and the snapshot's member states
 // are the truth). Afterwards no agent is busy without a call.
+//
+// # Persistence
+//
+// MarshalState writes the dynamic state as versioned JSON and Restore builds an engine from
+// a Config and such a state (persist.go); Recover folds the events the log holds after the
+// save (recover.go); the switch's resync then reconciles, as after any reconnect. A call
+// that outlives a crash keeps its CallID.
 package engine

@@ -94,6 +94,8 @@ type sim struct {
 	step    int
 	// onStep, when set, runs after every step of run (after the checks).
 	onStep func(step int)
+	// keyPrefix starts every idempotency key of the commands.
+	keyPrefix string
 
 	// checker
 	cleared map[callbridge.CallID]int
@@ -784,7 +786,7 @@ func (s *sim) command() {
 		c.AttachedData = map[string]string{"note": pick(s.rng, []string{"", "vip", "a\nb"})}
 	}
 	if s.chance(0.2) {
-		c.IdempotencyKey = fmt.Sprint("k", s.rng.IntN(5))
+		c.IdempotencyKey = fmt.Sprint(s.keyPrefix, "k", s.rng.IntN(5))
 	}
 	c.Name = pick(s.rng, []callbridge.CommandName{
 		callbridge.CmdSetAgentState, callbridge.CmdSetAgentState, callbridge.CmdSetAgentState, callbridge.CmdAnswerCall,
