@@ -24,6 +24,10 @@ type TenantConfig struct {
 	ReasonCodes []string      `yaml:"reason_codes" json:"reason_codes"`
 	Queues      []QueueConfig `yaml:"queues" json:"queues"`
 	Users       []UserConfig  `yaml:"users" json:"users"`
+	// Demo marks the demo tenant of the embedded default (provision.Demo). A run that is not
+	// the demo removes demo tenants, with their users and sessions, before it provisions
+	// (Store.DropDemo). Provisioning files cannot set it.
+	Demo bool `yaml:"-" json:"-"`
 }
 
 // QueueConfig is one ACD queue of a tenant.
@@ -68,9 +72,14 @@ type Directory struct {
 // Store keeps configuration and history. Implementations: sqlite (embedded default),
 // postgres (production).
 type Store interface {
-	// Provision upserts every tenant, queue and user of p in one transaction. Users missing from
-	// p are left alone. Errors: EInvalid for a bad document.
+	// Provision upserts every tenant, queue and user of p in one transaction. The users of a
+	// tenant of p that p no longer lists are deleted, with their sessions; tenants missing
+	// from p are left alone. Errors: EInvalid for a bad document; EConflict when a demo
+	// tenant of p would replace a tenant that is not a demo.
 	Provision(ctx context.Context, p Provisioning) error
+	// DropDemo deletes every tenant marked Demo, with its users, queues and sessions, and
+	// returns their ids.
+	DropDemo(ctx context.Context) ([]TenantID, error)
 	// Directory returns every tenant with queues and users (without password hashes).
 	Directory(ctx context.Context) (Directory, error)
 	// FindUsers returns the users named username in every tenant (usually one), or none.

@@ -16,6 +16,7 @@ const (
 	EConflict       = "conflict"           // the call or agent is not in a state that allows it (409)
 	ENotSupported   = "not_supported"      // the switch cannot do this (501)
 	EUnavailable    = "unavailable"        // the switch link is down or the node is not ready (503)
+	ERateLimited    = "rate_limited"       // too many attempts (failed logins); retry after Retry-After (429)
 	ESwitchRejected = "switch_rejected"    // the switch answered the command with an error (502)
 	EInternal       = "internal"           // anything else; details are logged, never shown (500)
 )

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	nethttp "net/http"
@@ -10,49 +11,51 @@ import (
 
 	"github.com/callbridge/callbridge"
 	"github.com/golang-jwt/jwt/v5"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // tokenIssuer is the "iss" claim of every token this gateway signs.
 const tokenIssuer = "callbridge"
 
-// msgBadLogin is the one message for a wrong password and an unknown user, so that a login
-// attempt does not tell which user names exist.
-const msgBadLogin = "invalid username or password"
-
-// dummyHash is a bcrypt hash (cost 10, bcrypt.DefaultCost, like stored hashes) of a random
-// password nobody knows. Login checks the password against it when no user matches, so an
-// unknown user name costs as much time as a wrong password.
-const dummyHash = "$2a$10$cjzFqs2RQ632TQPVFCm5QOtQ5qhFyJ6NXYEnDJ9leYOl34X4aB992"
-
-// identity is the authenticated caller, taken from a token.
+// identity is the authenticated caller, taken from an access token.
 type identity struct {
 	Tenant   callbridge.TenantID
 	Username string
 	Role     callbridge.Role
 	// Expires is when the token stops being valid.
 	Expires time.Time
+	// Session is the id of the login session the token belongs to (claim "sid").
+	Session string
+	// TokenID is the token's own id (claim "jti").
+	TokenID string
 }
 
-// tokenClaims are the JWT claims: {"tenant","role","sub","iss","iat","exp"}; exp and iat are
-// seconds since the Unix epoch.
+// tokenClaims are the access token's JWT claims: {"tenant","role","sub","sid","jti","iss",
+// "iat","exp"}; exp and iat are seconds since the Unix epoch, sid names the session (see
+// callbridge.Session), jti the token.
 type tokenClaims struct {
-	Tenant string `json:"tenant"`
-	Role   string `json:"role"`
+	Tenant  string `json:"tenant"`
+	Role    string `json:"role"`
+	Session string `json:"sid"`
 	jwt.RegisteredClaims
 }
 
-// issueToken signs an HS256 token for id valid for Config.TokenTTL from now, and returns it
-// with its expiry (whole seconds, UTC).
-func (s *Server) issueToken(id identity) (string, time.Time, error) {
+// issueToken signs an HS256 access token for id in session sid, valid for Config.TokenTTL
+// from now but not past sessionEnd, and returns it with its expiry (whole seconds, UTC).
+func (s *Server) issueToken(id identity, sid string, sessionEnd time.Time) (string, time.Time, error) {
 	now := s.now().UTC()
-	exp := now.Add(s.cfg.TokenTTL).Truncate(time.Second)
+	exp := now.Add(s.cfg.TokenTTL)
+	if !sessionEnd.IsZero() && sessionEnd.Before(exp) {
+		exp = sessionEnd
+	}
+	exp = exp.Truncate(time.Second)
 	claims := tokenClaims{
-		Tenant: string(id.Tenant),
-		Role:   string(id.Role),
+		Tenant:  string(id.Tenant),
+		Role:    string(id.Role),
+		Session: sid,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    tokenIssuer,
 			Subject:   id.Username,
+			ID:        randomID(16),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(exp),
 		},
@@ -65,9 +68,23 @@ func (s *Server) issueToken(id identity) (string, time.Time, error) {
 }
 
 // parseToken checks tok (HS256 only, signed with Config.Secret, issued by callbridge, not
-// expired by Config.Now) and returns its identity. Errors are *callbridge.Error with code
-// EUnauthorized: "token expired" or "invalid token".
-func (s *Server) parseToken(tok string) (identity, error) {
+// expired by Config.Now) and that its session is live in Config.Sessions (not logged out,
+// not revoked, its user not removed), and returns its identity. Errors: *callbridge.Error
+// with code EUnauthorized ("token expired", "invalid token", "session ended"), or
+// EUnavailable when the session store does not answer.
+func (s *Server) parseToken(ctx context.Context, tok string) (identity, error) {
+	id, err := s.verifyToken(tok)
+	if err != nil {
+		return identity{}, err
+	}
+	if err := s.sessionLive(ctx, id); err != nil {
+		return identity{}, err
+	}
+	return id, nil
+}
+
+// verifyToken checks tok's signature, issuer, expiry and claims, without the session.
+func (s *Server) verifyToken(tok string) (identity, error) {
 	var claims tokenClaims
 	_, err := jwt.ParseWithClaims(tok, &claims,
 		func(*jwt.Token) (any, error) { return s.cfg.Secret, nil },
@@ -87,12 +104,35 @@ func (s *Server) parseToken(tok string) (identity, error) {
 		Username: claims.Subject,
 		Role:     callbridge.Role(claims.Role),
 		Expires:  claims.ExpiresAt.Time,
+		Session:  claims.Session,
+		TokenID:  claims.ID,
 	}
-	if !callbridge.ValidToken(string(id.Tenant)) || id.Username == "" || !validRole(id.Role) {
+	if !callbridge.ValidToken(string(id.Tenant)) || id.Username == "" || !validRole(id.Role) || id.Session == "" {
 		return identity{}, callbridge.Errorf(callbridge.EUnauthorized, "invalid token")
 	}
 	return id, nil
 }
+
+// sessionLive checks that id's session is stored, live at Config.Now and belongs to id's
+// user. Errors: EUnauthorized "session ended: log in again"; EUnavailable when the store fails
+// (the cause is logged).
+func (s *Server) sessionLive(ctx context.Context, id identity) error {
+	sess, err := s.cfg.Sessions.Session(ctx, id.Session)
+	switch {
+	case callbridge.ErrorCode(err) == callbridge.ENotFound:
+		return errSessionEnded
+	case err != nil:
+		s.log.Error("cannot check a session", "tenant", id.Tenant, "user", id.Username, "err", err)
+		return callbridge.Errorf(callbridge.EUnavailable, "sessions cannot be checked right now; try again")
+	case !sess.Live(s.now()) || sess.Tenant != id.Tenant || sess.Username != id.Username:
+		return errSessionEnded
+	}
+	return nil
+}
+
+// errSessionEnded is the answer for a token whose session was logged out, revoked, expired or
+// whose user was removed.
+var errSessionEnded = callbridge.Errorf(callbridge.EUnauthorized, "session ended: log in again")
 
 func validRole(r callbridge.Role) bool {
 	switch r {
@@ -119,7 +159,7 @@ func (s *Server) authenticate(r *nethttp.Request, allowQuery bool) (identity, er
 	if tok == "" {
 		return identity{}, callbridge.Errorf(callbridge.EUnauthorized, "a token is required (POST /v1/login)")
 	}
-	return s.parseToken(tok)
+	return s.parseToken(r.Context(), tok)
 }
 
 // requireAuth wraps h so that it runs only for an authenticated caller; others get 401.
@@ -131,101 +171,6 @@ func (s *Server) requireAuth(allowQuery bool, h func(nethttp.ResponseWriter, *ne
 			return
 		}
 		h(w, r, id)
-	})
-}
-
-// loginRequest is the body of POST /v1/login.
-type loginRequest struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-	// Tenant chooses among users of the same name in several tenants.
-	Tenant string `json:"tenant,omitempty"`
-}
-
-// loginResponse is the answer to a successful login; ExpiresAt is RFC 3339, UTC.
-type loginResponse struct {
-	Token     string              `json:"token"`
-	ExpiresAt time.Time           `json:"expires_at"`
-	Tenant    callbridge.TenantID `json:"tenant"`
-	Username  string              `json:"username"`
-	Role      callbridge.Role     `json:"role"`
-}
-
-// handleLogin serves POST /v1/login: it checks the password with bcrypt and returns a token.
-//
-//   - missing username or password, bad JSON: 400 invalid
-//   - unknown user, wrong password, or a tenant without that user: 401 unauthorized with the
-//     same message, after the same bcrypt work (a dummy hash stands in for a missing user)
-//   - the user name exists in several tenants, the password fits, and no tenant is given:
-//     400 invalid asking for "tenant" (the password is checked first so that this answer does
-//     not reveal user names)
-func (s *Server) handleLogin(w nethttp.ResponseWriter, r *nethttp.Request) {
-	var req loginRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if req.Username == "" || req.Password == "" {
-		s.writeError(w, r, callbridge.Errorf(callbridge.EInvalid, "username and password are required"))
-		return
-	}
-	if len(req.Username) > 256 || len(req.Password) > 1024 {
-		s.writeError(w, r, callbridge.Errorf(callbridge.EInvalid, "username or password is too long"))
-		return
-	}
-	users, err := s.cfg.Store.FindUsers(r.Context(), req.Username)
-	if err != nil {
-		s.writeError(w, r, fmt.Errorf("find users %q: %w", req.Username, err))
-		return
-	}
-	if req.Tenant != "" {
-		kept := users[:0:0]
-		for _, u := range users {
-			if string(u.Tenant) == req.Tenant {
-				kept = append(kept, u)
-			}
-		}
-		users = kept
-	}
-
-	var matched []callbridge.User
-	if len(users) == 0 {
-		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(req.Password))
-	}
-	for _, u := range users {
-		hash := []byte(u.PasswordHash)
-		if len(hash) == 0 {
-			hash = s.dummyHash // a user without a password cannot log in, but costs the same
-		}
-		if bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) == nil && len(u.PasswordHash) > 0 {
-			matched = append(matched, u)
-		}
-	}
-	switch {
-	case len(matched) == 0:
-		s.log.Info("login failed", "username", req.Username, "tenant", req.Tenant, "remote", r.RemoteAddr)
-		s.writeError(w, r, callbridge.Errorf(callbridge.EUnauthorized, msgBadLogin))
-		return
-	case len(users) > 1:
-		s.writeError(w, r, callbridge.Errorf(callbridge.EInvalid,
-			"user %q exists in several tenants; give \"tenant\" to choose one", req.Username))
-		return
-	}
-	u := matched[0]
-	if !validRole(u.Role) {
-		s.log.Warn("login refused: user has no valid role", "tenant", u.Tenant, "username", u.Username, "role", u.Role)
-		s.writeError(w, r, callbridge.Errorf(callbridge.EForbidden, "this account has no role that may log in"))
-		return
-	}
-	id := identity{Tenant: u.Tenant, Username: u.Username, Role: u.Role}
-	tok, exp, err := s.issueToken(id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.log.Info("login", "tenant", u.Tenant, "username", u.Username, "role", u.Role)
-	writeJSON(w, nethttp.StatusOK, loginResponse{
-		Token: tok, ExpiresAt: exp, Tenant: u.Tenant, Username: u.Username, Role: u.Role,
 	})
 }
 

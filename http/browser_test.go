@@ -115,7 +115,7 @@ func TestAgentPageInBrowser(t *testing.T) {
 	missed := callEvent("acme", "alice", "CALL1", callbridge.EventCallDataUpdated)
 	missed.Data.(*callbridge.CallEvent).AttachedData["survey"] = "yes please"
 	h.log.append(t, missed) // seq 2
-	restarted, err := cbhttp.NewServer(cbhttp.Config{Addr: h.srv.Addr(), Store: h.store, Log: h.log, Commander: h.cmd, Secret: testSecret, Now: h.clock.Now})
+	restarted, err := cbhttp.NewServer(cbhttp.Config{Addr: h.srv.Addr(), Store: h.store, Sessions: h.store, BcryptCost: testBcryptCost, Log: h.log, Commander: h.cmd, Secret: testSecret, Now: h.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,7 @@ func (s *Server) withCORS(next nethttp.Handler) nethttp.Handler {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Add("Vary", "Origin")
+		h.Set("Access-Control-Expose-Headers", "Retry-After") // 429 and 503 answers to a login
 		if isPreflight(r) {
 			h.Set("Access-Control-Allow-Methods", corsAllowMethods)
 			h.Set("Access-Control-Allow-Headers", corsAllowHeaders)

@@ -47,6 +47,8 @@ func statusOf(code string) int {
 		return nethttp.StatusNotImplemented
 	case callbridge.EUnavailable:
 		return nethttp.StatusServiceUnavailable
+	case callbridge.ERateLimited:
+		return nethttp.StatusTooManyRequests
 	case callbridge.ESwitchRejected:
 		return nethttp.StatusBadGateway
 	default:

@@ -24,6 +24,9 @@ import (
 // testSecret is the token key of every test server.
 var testSecret = []byte("0123456789abcdef0123456789abcdef-test")
 
+// testBcryptCost is the cost of the fake store's password hashes, and the servers' cost.
+const testBcryptCost = bcrypt.MinCost
+
 // t0 is the fake clock's start: a whole second, so token expiry times are exact.
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
@@ -62,19 +65,25 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// fakeStore serves FindUsers from a fixed list.
+// fakeStore serves FindUsers from a fixed list and keeps sessions in memory (the SQL stores
+// pass the same contract in storetest).
 type fakeStore struct {
-	users []callbridge.User
-	err   error
+	mu       sync.Mutex
+	users    []callbridge.User
+	err      error
+	sessions map[string]callbridge.Session
 }
 
-var _ callbridge.Store = (*fakeStore)(nil)
+var (
+	_ callbridge.Store        = (*fakeStore)(nil)
+	_ callbridge.SessionStore = (*fakeStore)(nil)
+)
 
 func newFakeStore(t *testing.T) *fakeStore {
 	t.Helper()
-	s := &fakeStore{}
+	s := &fakeStore{sessions: make(map[string]callbridge.Session)}
 	for _, u := range testUsers {
-		hash, err := bcrypt.GenerateFromPassword([]byte(u.username+"-pw"), bcrypt.MinCost)
+		hash, err := bcrypt.GenerateFromPassword([]byte(u.username+"-pw"), testBcryptCost)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +97,12 @@ func (s *fakeStore) Directory(context.Context) (callbridge.Directory, error) {
 	return callbridge.Directory{}, nil
 }
 func (s *fakeStore) Close() error { return nil }
+func (s *fakeStore) DropDemo(context.Context) ([]callbridge.TenantID, error) {
+	return nil, nil
+}
 func (s *fakeStore) FindUsers(_ context.Context, username string) ([]callbridge.User, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -99,6 +113,116 @@ func (s *fakeStore) FindUsers(_ context.Context, username string) ([]callbridge.
 		}
 	}
 	return out, nil
+}
+
+// removeUser deletes a user and their sessions, as a re-provisioning that drops them does.
+func (s *fakeStore) removeUser(tenant callbridge.TenantID, username string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users = slices.DeleteFunc(s.users, func(u callbridge.User) bool { return u.Tenant == tenant && u.Username == username })
+	for id, sess := range s.sessions {
+		if sess.Tenant == tenant && sess.Username == username {
+			delete(s.sessions, id)
+		}
+	}
+}
+
+func (s *fakeStore) setErr(err error) {
+	s.mu.Lock()
+	s.err = err
+	s.mu.Unlock()
+}
+
+func (s *fakeStore) CreateSession(_ context.Context, sess callbridge.Session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.ContainsFunc(s.users, func(u callbridge.User) bool { return u.Tenant == sess.Tenant && u.Username == sess.Username }) {
+		return callbridge.Errorf(callbridge.ENotFound, "no such user")
+	}
+	if _, ok := s.sessions[sess.ID]; ok {
+		return callbridge.Errorf(callbridge.EConflict, "session exists")
+	}
+	s.sessions[sess.ID] = sess
+	return nil
+}
+
+func (s *fakeStore) Session(_ context.Context, id string) (callbridge.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return callbridge.Session{}, s.err
+	}
+	sess, ok := s.sessions[id]
+	if !ok {
+		return sess, callbridge.Errorf(callbridge.ENotFound, "no session")
+	}
+	return sess, nil
+}
+
+func (s *fakeStore) RotateSession(_ context.Context, id, oldHash, newHash string, at, expires time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.sessions[id]
+	switch {
+	case !ok:
+		return callbridge.Errorf(callbridge.ENotFound, "no session")
+	case sess.RefreshHash != oldHash || !sess.Live(at):
+		return callbridge.Errorf(callbridge.EConflict, "not current")
+	}
+	sess.PreviousHash, sess.RefreshHash, sess.RotatedAt, sess.ExpiresAt = oldHash, newHash, at, expires
+	s.sessions[id] = sess
+	return nil
+}
+
+func (s *fakeStore) RevokeSession(_ context.Context, id string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.sessions[id]
+	if !ok {
+		return callbridge.Errorf(callbridge.ENotFound, "no session")
+	}
+	if sess.RevokedAt.IsZero() {
+		sess.RevokedAt = at
+	}
+	s.sessions[id] = sess
+	return nil
+}
+
+func (s *fakeStore) PruneSessions(_ context.Context, before time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, sess := range s.sessions {
+		if sess.ExpiresAt.Before(before) {
+			delete(s.sessions, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (s *fakeStore) RehashPassword(_ context.Context, tenant callbridge.TenantID, username, oldHash, newHash string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, u := range s.users {
+		if u.Tenant == tenant && u.Username == username && u.PasswordHash == oldHash {
+			s.users[i].PasswordHash = newHash
+		}
+	}
+	return nil
+}
+
+// liveSessions counts the sessions live at now.
+func (s *fakeStore) liveSessions(now time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, sess := range s.sessions {
+		if sess.Live(now) {
+			n++
+		}
+	}
+	return n
 }
 
 // fakeCommander records commands. do, when set, decides the outcome; otherwise every command
@@ -334,12 +458,14 @@ func newServer(t *testing.T, change ...func(*cbhttp.Config)) *harness {
 	t.Helper()
 	h := &harness{cmd: newFakeCommander(), store: newFakeStore(t), log: newFakeLog(), clock: &fakeClock{now: t0}}
 	cfg := cbhttp.Config{
-		Addr:      "127.0.0.1:0",
-		Store:     h.store,
-		Log:       h.log,
-		Commander: h.cmd,
-		Secret:    testSecret,
-		Now:       h.clock.Now,
+		Addr:       "127.0.0.1:0",
+		Store:      h.store,
+		Sessions:   h.store,
+		Log:        h.log,
+		Commander:  h.cmd,
+		Secret:     testSecret,
+		Now:        h.clock.Now,
+		BcryptCost: testBcryptCost,
 	}
 	for _, f := range change {
 		f(&cfg)

@@ -92,7 +92,7 @@ func TestLoginRejectsBadBodies(t *testing.T) {
 func TestLoginStoreFailureIsAnInternalError(t *testing.T) {
 	t.Parallel()
 	h := newServer(t)
-	h.store.err = errBoom
+	h.store.setErr(errBoom)
 	res := h.postLogin(t, `{"username":"alice","password":"alice-pw"}`)
 	res.wantError(t, http.StatusInternalServerError, "internal", "internal error")
 	if strings.Contains(string(res.body), "10.0.0.7") {
@@ -104,7 +104,12 @@ func TestTokenIsRequiredAndChecked(t *testing.T) {
 	t.Parallel()
 	h := newServer(t)
 	good := h.token(t, "alice")
-	claims := jwt.MapClaims{"tenant": "acme", "role": "agent", "sub": "alice", "iss": "callbridge", "exp": t0.Add(time.Hour).Unix()}
+	var issued jwt.MapClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(good, &issued); err != nil {
+		t.Fatal(err)
+	}
+	claims := jwt.MapClaims{"tenant": "acme", "role": "agent", "sub": "alice", "iss": "callbridge", "exp": t0.Add(time.Hour).Unix(),
+		"sid": issued["sid"]}
 	sign := func(m jwt.SigningMethod, key any) string {
 		s, err := jwt.NewWithClaims(m, claims).SignedString(key)
 		if err != nil {
@@ -112,9 +117,25 @@ func TestTokenIsRequiredAndChecked(t *testing.T) {
 		}
 		return s
 	}
-	// A token made by hand with the right key and alg is accepted: the claims are as documented.
+	// A token made by hand with the right key and alg, in a live session, is accepted: the
+	// claims are as documented.
 	if res := h.do(t, "GET", "/v1/me", sign(jwt.SigningMethodHS256, testSecret), nil); res.status != 200 {
 		t.Fatalf("hand-made HS256 token: %d %s", res.status, res.body)
+	}
+	if issued["jti"] == "" || issued["jti"] == nil {
+		t.Errorf("issued token has no jti: %v", issued)
+	}
+	withClaims := func(change func(jwt.MapClaims)) string {
+		c := jwt.MapClaims{}
+		for k, v := range claims {
+			c[k] = v
+		}
+		change(c)
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(testSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
 
 	tests := []struct {
@@ -126,6 +147,9 @@ func TestTokenIsRequiredAndChecked(t *testing.T) {
 		{"other key", sign(jwt.SigningMethodHS256, []byte("another-key-another-key-another-key")), "invalid token"},
 		{"HS384", sign(jwt.SigningMethodHS384, testSecret), "invalid token"},
 		{"alg none", sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType), "invalid token"},
+		{"no session", withClaims(func(c jwt.MapClaims) { delete(c, "sid") }), "invalid token"},
+		{"unknown session", withClaims(func(c jwt.MapClaims) { c["sid"] = "made-up" }), "session ended"},
+		{"another user's session", withClaims(func(c jwt.MapClaims) { c["sub"] = "bob" }), "session ended"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -164,13 +164,41 @@ func documentPlainRoutes(api huma.API) {
 
 	oapi.AddOperation(&huma.Operation{
 		OperationID: "login", Method: nethttp.MethodPost, Path: "/v1/login", Tags: []string{"Authentication"},
-		Summary:     "Log in",
-		Description: "Checks the user's password and returns a bearer token. Give `tenant` when the user name exists in several tenants.",
+		Summary: "Log in",
+		Description: "Checks the user's password and starts a session: a short-lived access token (the bearer token) " +
+			"and a refresh token for POST /v1/refresh. Give `tenant` when the user name exists in several tenants. " +
+			"Failed logins are limited per user name and per client address.",
 		RequestBody: &huma.RequestBody{Required: true, Content: jsonContent(schema(loginRequest{}))},
 		Responses: map[string]*huma.Response{
-			"200": {Description: "The token.", Content: jsonContent(schema(loginResponse{}))},
+			"200": {Description: "The session's tokens.", Content: jsonContent(schema(loginResponse{}))},
 			"400": errResp("Missing or malformed fields."),
 			"401": errResp("Wrong user name or password."),
+			"429": errResp("Too many failed logins (rate_limited); Retry-After gives the seconds to wait."),
+			"503": errResp("Too many logins at once; Retry-After: 1."),
+		},
+	})
+	oapi.AddOperation(&huma.Operation{
+		OperationID: "refresh", Method: nethttp.MethodPost, Path: "/v1/refresh", Tags: []string{"Authentication"},
+		Summary: "Refresh the access token",
+		Description: "Trades the session's refresh token for a new access token and a new refresh token (the one sent " +
+			"stops working) and extends the session. A refresh token used again after its replacement revokes the session.",
+		RequestBody: &huma.RequestBody{Required: true, Content: jsonContent(schema(refreshRequest{}))},
+		Responses: map[string]*huma.Response{
+			"200": {Description: "The session's new tokens.", Content: jsonContent(schema(loginResponse{}))},
+			"400": errResp("Malformed body."),
+			"401": errResp("The refresh token is not valid, was replaced, or its session ended."),
+		},
+	})
+	oapi.AddOperation(&huma.Operation{
+		OperationID: "logout", Method: nethttp.MethodPost, Path: "/v1/logout", Tags: []string{"Authentication"},
+		Summary: "Log out",
+		Description: "Ends the session of the bearer access token, or of the refresh token in the optional body: its tokens " +
+			"stop working and its WebSockets close with 4002.",
+		Security:    bearer,
+		RequestBody: &huma.RequestBody{Required: false, Content: jsonContent(schema(refreshRequest{}))},
+		Responses: map[string]*huma.Response{
+			"204": {Description: "The session ended (or had already)."},
+			"401": errResp("Neither token is valid."),
 		},
 	})
 	oapi.AddOperation(&huma.Operation{

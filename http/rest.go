@@ -134,7 +134,7 @@ func (s *Server) restCaller(r *nethttp.Request, a access) (caller, error) {
 		}
 		return caller{Tenant: k.Tenant, Role: callbridge.RoleSupervisor, APIKey: k.ID}, nil
 	}
-	id, err := s.parseToken(tok)
+	id, err := s.parseToken(r.Context(), tok)
 	if err != nil {
 		return caller{}, err
 	}

@@ -8,7 +8,10 @@
 //	GET  /app/…       the desktop's script and style sheet
 //	GET  /healthz     200 {"status":"ok"} while the process serves
 //	GET  /readyz      200 {"status":"ready"}, or 503 with the reason
-//	POST /v1/login    {"username","password","tenant"?} → {"token","expires_at","tenant","username","role"}
+//	POST /v1/login    {"username","password","tenant"?} → {"token","expires_at","expires_in",
+//	                  "refresh_token","refresh_expires_at","tenant","username","role"} (login.go)
+//	POST /v1/refresh  {"refresh_token"} → the same, with a new refresh token
+//	POST /v1/logout   ends the session of the bearer token (or of {"refresh_token"}); 204
 //	GET  /v1/me       the caller's AgentSnapshot (agents) or {"tenant","username","role"}
 //	GET  /v1/ws       the WebSocket protocol (see ws.go)
 //	GET  /v1/agents/{id}/availability  routable or not, and why (availability.go)
@@ -29,10 +32,14 @@ import (
 	"log/slog"
 	"net"
 	nethttp "net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/metrics"
@@ -40,8 +47,13 @@ import (
 
 // Defaults for Config fields left zero.
 const (
-	DefaultAddr           = "127.0.0.1:8080"
-	DefaultTokenTTL       = 12 * time.Hour
+	DefaultAddr     = "127.0.0.1:8080"
+	DefaultTokenTTL = 15 * time.Minute
+	// DefaultRefreshTTL is how long a session lasts without a refresh (a desktop left closed).
+	DefaultRefreshTTL = 12 * time.Hour
+	// DefaultSessionMaxAge is the longest a session lasts from its login, refreshed or not.
+	DefaultSessionMaxAge  = 7 * 24 * time.Hour
+	DefaultLoginQueue     = 64
 	DefaultSendQueueBytes = 1 << 20 // 1 MiB of encoded messages waiting for one WebSocket
 	DefaultPingInterval   = 25 * time.Second
 	DefaultWriteTimeout   = 10 * time.Second
@@ -49,20 +61,37 @@ const (
 	MinSecretBytes = 32
 )
 
-// Config configures a Server. Store, Log, Commander and Secret are required.
+// Config configures a Server. Store, Sessions, Log, Commander and Secret are required.
 type Config struct {
 	// Addr is the TCP address to listen on; default DefaultAddr. Use "127.0.0.1:0" for any port.
 	Addr string
 	// Store finds users at login (FindUsers).
 	Store callbridge.Store
+	// Sessions keeps login sessions; every authenticated request checks its session there.
+	Sessions callbridge.SessionStore
 	// Log is the event log WebSocket clients subscribe to.
 	Log callbridge.EventLog
 	// Commander carries out desktop commands and gives agent snapshots.
 	Commander callbridge.Commander
 	// Secret is the HMAC key (HS256) that signs and checks tokens; at least MinSecretBytes.
 	Secret []byte
-	// TokenTTL is how long a login token is valid; default DefaultTokenTTL.
+	// TokenTTL is how long an access token is valid; default DefaultTokenTTL. Clients get
+	// the next one from POST /v1/refresh.
 	TokenTTL time.Duration
+	// RefreshTTL is how long a session lasts after its last refresh; default
+	// DefaultRefreshTTL. SessionMaxAge caps a session from its login; default
+	// DefaultSessionMaxAge.
+	RefreshTTL, SessionMaxAge time.Duration
+	// BcryptCost is the cost of the store's password hashes (the store's own setting; default
+	// bcrypt.DefaultCost). Unknown users are checked against a dummy hash of this cost, and a
+	// user's hash of another cost is re-hashed at this cost when they log in.
+	BcryptCost int
+	// LoginWorkers is how many password hashes run at once (default half the CPUs, at least
+	// one); LoginQueue how many logins may wait for them (default DefaultLoginQueue) before
+	// further ones are answered 503 at once.
+	LoginWorkers, LoginQueue int
+	// LoginLimits limit failed logins per user and per client address.
+	LoginLimits LoginLimits
 	// AllowedOrigins are the browser origins, besides the server's own, allowed to open a
 	// WebSocket: exact origins such as "https://crm.example.com" (scheme, host and port,
 	// compared case-insensitively), or "*" for any origin. Requests without an Origin header
@@ -91,6 +120,10 @@ type Config struct {
 	// authentication: volumes only, no tenant or agent names) and counts WebSocket
 	// connections. Nil: no /metrics.
 	Metrics *metrics.Metrics
+
+	// compare checks a password against a bcrypt hash; default bcrypt.CompareHashAndPassword
+	// (tests count and hold the work through it).
+	compare func(hash, password []byte) error
 }
 
 // Server is the HTTP gateway. Create it with NewServer, start it with Open, stop it with Close.
@@ -100,7 +133,12 @@ type Server struct {
 	now       func() time.Time
 	mux       *nethttp.ServeMux
 	handler   nethttp.Handler
-	dummyHash []byte // bcrypt hash checked when no user matches, so timing does not tell
+	dummyHash []byte // bcrypt hash (Config.BcryptCost) checked when no user matches, so timing does not tell
+	compare   func(hash, password []byte) error
+	hashes    *hashPool // password hashing, off the request and WebSocket goroutines
+	perUser   *backoff  // failed logins per user name
+	perAddr   *backoff  // failed logins per client address
+	lastPrune atomic.Int64
 	page      page
 
 	ln  net.Listener
@@ -124,6 +162,8 @@ func NewServer(cfg Config) (*Server, error) {
 	switch {
 	case cfg.Store == nil:
 		return nil, errors.New("http: Config.Store is required")
+	case cfg.Sessions == nil:
+		return nil, errors.New("http: Config.Sessions is required")
 	case cfg.Log == nil:
 		return nil, errors.New("http: Config.Log is required")
 	case cfg.Commander == nil:
@@ -136,6 +176,29 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = DefaultTokenTTL
+	}
+	if cfg.RefreshTTL <= 0 {
+		cfg.RefreshTTL = DefaultRefreshTTL
+	}
+	if cfg.SessionMaxAge <= 0 {
+		cfg.SessionMaxAge = DefaultSessionMaxAge
+	}
+	if cfg.BcryptCost == 0 {
+		cfg.BcryptCost = bcrypt.DefaultCost
+	}
+	if cfg.BcryptCost < bcrypt.MinCost || cfg.BcryptCost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("http: Config.BcryptCost %d is not between %d and %d", cfg.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	if cfg.LoginWorkers <= 0 {
+		cfg.LoginWorkers = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	if cfg.LoginQueue <= 0 {
+		cfg.LoginQueue = DefaultLoginQueue
+	}
+	cfg.LoginLimits.PerUser = cfg.LoginLimits.PerUser.orDefault(DefaultPerUserLimit)
+	cfg.LoginLimits.PerAddress = cfg.LoginLimits.PerAddress.orDefault(DefaultPerAddressLimit)
+	if cfg.compare == nil {
+		cfg.compare = bcrypt.CompareHashAndPassword
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -159,11 +222,20 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http: agent page: %w", err)
 	}
+	// The dummy hash is of a random password nobody knows, at the store's cost.
+	dummy, err := bcrypt.GenerateFromPassword([]byte(randomID(32)), cfg.BcryptCost)
+	if err != nil {
+		return nil, fmt.Errorf("http: dummy hash: %w", err)
+	}
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		now:       cfg.Now,
-		dummyHash: []byte(dummyHash),
+		dummyHash: dummy,
+		compare:   cfg.compare,
+		hashes:    newHashPool(cfg.LoginWorkers, cfg.LoginQueue),
+		perUser:   newBackoff(cfg.LoginLimits.PerUser),
+		perAddr:   newBackoff(cfg.LoginLimits.PerAddress),
 		page:      pg,
 		conns:     make(map[*wsConn]struct{}),
 	}
@@ -182,6 +254,8 @@ func (s *Server) routes() {
 		m.Handle("GET /metrics", s.cfg.Metrics.Handler())
 	}
 	m.HandleFunc("POST /v1/login", s.handleLogin)
+	m.HandleFunc("POST /v1/refresh", s.handleRefresh)
+	m.HandleFunc("POST /v1/logout", s.handleLogout)
 	m.Handle("GET /v1/me", s.requireAuth(false, s.handleMe))
 	m.HandleFunc("GET /v1/ws", s.handleWS)
 	m.Handle("GET /v1/agents/{id}/availability", s.requireAuth(false, s.handleAvailability))
@@ -321,6 +395,7 @@ func (s *Server) Close(ctx context.Context) error {
 		err = fmt.Errorf("http: shutdown: %w", e)
 	}
 	s.cancelBase() // after the drain, so that in-flight requests finish with a live context
+	s.hashes.close()
 	if srv != nil {
 		if e := <-s.serveErr; e != nil && !errors.Is(e, nethttp.ErrServerClosed) && err == nil {
 			err = fmt.Errorf("http: serve: %w", e)

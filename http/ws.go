@@ -86,6 +86,11 @@ func (s *Server) handleWS(w nethttp.ResponseWriter, r *nethttp.Request) {
 		return
 	}
 	defer s.unregister(c)
+	if err := s.sessionLive(r.Context(), id); err != nil { // logged out while this socket was set up
+		c.finish()
+		s.writeError(w, r, err)
+		return
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // checkOrigin has done it, with our rules
 		OnPongReceived:     func(context.Context, []byte) { c.touch() },

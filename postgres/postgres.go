@@ -35,6 +35,7 @@ type DB struct {
 
 var (
 	_ callbridge.Store        = (*DB)(nil)
+	_ callbridge.SessionStore = (*DB)(nil)
 	_ callbridge.RecordStore  = (*DB)(nil)
 	_ callbridge.WebhookStore = (*DB)(nil)
 	_ callbridge.APIKeyStore  = (*DB)(nil)

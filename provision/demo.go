@@ -16,7 +16,8 @@ var demoAgents = [...]string{"Agent One", "Agent Two", "Agent Three", "Agent Fou
 // tenant "demo" ("Demo Co") on DID 18005550199 with queue "support", agents agent1…agent5
 // (devices 1001…1005 on the simulated PBX, interfaces SIM/1001…SIM/1005, all in support) and
 // supervisor1, every one with password DemoPassword. Wrap-up is 10 s; attached data IVR_LANG,
-// IVR_ACCOUNT, IVR_REASON; reason codes break, lunch, meeting, training.
+// IVR_ACCOUNT, IVR_REASON; reason codes break, lunch, meeting, training. The tenant is marked
+// Demo, so that a later run that is not the demo removes it (Store.DropDemo).
 //
 // Each call returns a new value, which the caller may modify. It passes Validate.
 func Demo() callbridge.Provisioning {
@@ -28,6 +29,7 @@ func Demo() callbridge.Provisioning {
 		WrapUpSeconds: 10,
 		ReasonCodes:   []string{"break", "lunch", "meeting", "training"},
 		Queues:        []callbridge.QueueConfig{{Name: "support"}},
+		Demo:          true,
 	}
 	for i, name := range demoAgents {
 		ext := fmt.Sprintf("%d", 1001+i)

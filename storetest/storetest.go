@@ -25,6 +25,7 @@ import (
 // Store is everything a callbridge SQL store implements.
 type Store interface {
 	callbridge.Store
+	callbridge.SessionStore
 	callbridge.RecordStore
 	callbridge.WebhookStore
 	callbridge.APIKeyStore
@@ -49,6 +50,10 @@ func Run(t *testing.T, open Open) {
 		{"ProvisionRefusalChangesNothing", testProvisionRefusalChangesNothing},
 		{"ProvisionMovesDIDAndDevices", testProvisionMovesDIDAndDevices},
 		{"FindUsers", testFindUsers},
+		{"ProvisionRemovesDroppedUsers", testProvisionRemovesDroppedUsers},
+		{"ProvisionRefusesHashOfAnotherCost", testProvisionRefusesHashOfAnotherCost},
+		{"DemoIsDropped", testDemoIsDropped},
+		{"Sessions", testSessions},
 		{"ConsumerPosition", testConsumerPosition},
 		{"UpdateHistoryRollsBack", testUpdateHistoryRollsBack},
 		{"ExactlyOnceUnderConcurrency", testExactlyOnceUnderConcurrency},

@@ -20,6 +20,7 @@ import (
 // sqlite.DB (embedded default) and postgres.DB (--db postgres://…) both are one.
 type serveStore interface {
 	callbridge.Store
+	callbridge.SessionStore
 	callbridge.RecordStore
 	callbridge.WebhookStore
 	callbridge.APIKeyStore
@@ -36,11 +37,11 @@ var (
 func (m *Main) openStore(ctx context.Context, lg *slog.Logger) (serveStore, error) {
 	switch db := strings.TrimSpace(m.DB); {
 	case db == "":
-		return sqlite.Open(ctx, filepath.Join(m.DataDir, "callbridge.db"), lg.With("component", "sqlite"))
+		return sqlite.Open(ctx, filepath.Join(m.DataDir, "callbridge.db"), lg.With("component", "sqlite"), sqlite.WithBcryptCost(m.bcrypt()))
 	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
-		return postgres.Open(ctx, db, lg.With("component", "postgres"))
+		return postgres.Open(ctx, db, lg.With("component", "postgres"), postgres.WithBcryptCost(m.bcrypt()))
 	case strings.HasSuffix(db, ".db"):
-		return sqlite.Open(ctx, db, lg.With("component", "sqlite"))
+		return sqlite.Open(ctx, db, lg.With("component", "sqlite"), sqlite.WithBcryptCost(m.bcrypt()))
 	default:
 		return nil, fmt.Errorf(`--db %q: want postgres://user:pass@host:5432/db or a SQLite file name ending in .db`, redactURL(db))
 	}

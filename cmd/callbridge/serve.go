@@ -58,6 +58,12 @@ type Main struct {
 	HTTP    *cbhttp.Server
 	Metrics *metrics.Metrics // served at /metrics
 	demo    bool
+	// noDemo says why the embedded default has no demo logins ("" when it has them or is not
+	// the embedded default); see demo.go.
+	noDemo string
+	// bcryptCost is the cost of password hashes, in the store and at login; 0 is
+	// bcrypt.DefaultCost. The load harness uses bcrypt.MinCost.
+	bcryptCost int
 
 	cancel  context.CancelFunc
 	nodeErr chan error
@@ -179,20 +185,8 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.store = store
 	m.closers = append(m.closers, func() { store.Close() })
-	switch {
-	case m.ProvisionFile != "":
-		p, err := provision.LoadFile(m.ProvisionFile)
-		if err != nil {
-			return fmt.Errorf("provision: %w", err)
-		}
-		if err := store.Provision(ctx, p); err != nil {
-			return fmt.Errorf("provision %s: %w", m.ProvisionFile, err)
-		}
-	case m.PBX == "sim":
-		m.demo = true
-		if err := store.Provision(ctx, provision.Demo()); err != nil {
-			return fmt.Errorf("provision demo tenant: %w", err)
-		}
+	if err := m.provision(ctx, store); err != nil { // demo.go
+		return err
 	}
 	dir, err := store.Directory(ctx)
 	if err != nil {
@@ -266,7 +260,8 @@ func (m *Main) Open(ctx context.Context) error {
 	m.closers = append(m.closers, m.crm.stop) // before the bus and the store close
 	// --- end CRM
 	hs, err := cbhttp.NewServer(cbhttp.Config{
-		Addr: m.HTTPAddr, Store: store, Log: evlog, Commander: m.Node, Secret: secret,
+		Addr: m.HTTPAddr, Store: store, Sessions: store, BcryptCost: m.bcrypt(),
+		Log: evlog, Commander: m.Node, Secret: secret,
 		AllowedOrigins: origins, Logger: lg.With("component", "http"),
 		CRM:     m.crm.httpConfig(store),
 		Ready:   readiness(store, nc),
@@ -279,6 +274,9 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("http: %w", err)
 	}
 	m.HTTP = hs
+	if m.demo && !isLoopback(hs.Addr()) {
+		return fmt.Errorf("--http %s listens on %s, not on loopback: refusing to serve the demo logins", m.HTTPAddr, hs.Addr())
+	}
 	return nil
 }
 
@@ -329,8 +327,11 @@ func (m *Main) PrintBanner() {
 		url = "http://" + net.JoinHostPort("localhost", port)
 	}
 	fmt.Fprintf(m.stdout, "callbridge %s\n  agent desktop: %s/\n  switch:        %s\n  data:          %s\n", Version, url, redactURL(m.PBX), m.DataDir)
-	if m.demo {
+	switch {
+	case m.demo:
 		fmt.Fprintf(m.stdout, "  demo logins (demo only, loopback only): %s — password \"demo\"\n", strings.Join(provision.DemoLogins(), ", "))
+	case m.noDemo != "":
+		fmt.Fprintf(m.stdout, "  demo logins:   none, %s\n", m.noDemo)
 	}
 }
 
@@ -362,6 +363,7 @@ func (m *Main) Close() error {
 		m.cancel()
 		if m.nodeErr != nil {
 			<-m.nodeErr
+			m.nodeErr = nil // a second Close does not wait again
 		}
 	}
 	for i := len(m.closers) - 1; i >= 0; i-- {

@@ -23,11 +23,13 @@ func (db *DB) Directory(ctx context.Context) (callbridge.Directory, error) {
 
 	var dir callbridge.Directory
 	index := make(map[callbridge.TenantID]int)
-	r.each("SELECT id, name, wrap_up_seconds FROM tenants ORDER BY id", func(rows *sql.Rows) error {
+	r.each("SELECT id, name, wrap_up_seconds, demo FROM tenants ORDER BY id", func(rows *sql.Rows) error {
 		var t callbridge.TenantConfig
-		if err := rows.Scan(&t.ID, &t.Name, &t.WrapUpSeconds); err != nil {
+		var demo int
+		if err := rows.Scan(&t.ID, &t.Name, &t.WrapUpSeconds, &demo); err != nil {
 			return err
 		}
+		t.Demo = demo == 1
 		t.DIDs, t.AttachedData, t.ReasonCodes = []string{}, []string{}, []string{}
 		t.Queues, t.Users = []callbridge.QueueConfig{}, []callbridge.UserConfig{}
 		index[t.ID] = len(dir.Tenants)

@@ -20,17 +20,26 @@ import (
 // tenant, queue and user of p.
 //
 // For each tenant of p its DIDs, attached data keys and reason codes are replaced by p's, and
-// for each user of p the user's queues. Tenants, queues and users that are not in p are left
-// alone (Provision never deletes them). A user whose clear password still matches the stored
-// hash keeps that hash (unless the hash's cost is below the DB's bcrypt cost), so provisioning
-// the same document again changes nothing.
+// for each user of p the user's queues. The users of a tenant of p that p does not list are
+// deleted, and their sessions with them (they can no longer log in, and their tokens stop
+// working). Tenants and queues that are not in p are left alone. A user whose clear password
+// still matches the stored hash keeps that hash (unless the hash's cost is not the DB's bcrypt
+// cost), so provisioning the same document again changes nothing. A tenant's Demo mark is
+// stored with it (see DropDemo).
 //
-// Errors: a *callbridge.Error with code invalid for a bad document, for a DID that belongs to a
-// tenant not in p, or for a device that belongs to a user not in p; in those cases nothing
-// is changed. Otherwise a wrapped database error or ctx's error, also with nothing changed.
+// Every stored hash has the DB's bcrypt cost, so that every login costs the same (see
+// http's login): a password_hash of another cost is refused.
+//
+// Errors: a *callbridge.Error with code invalid for a bad document, for a password_hash of
+// another cost, or for a DID that belongs to a tenant not in p; with code conflict for a demo
+// tenant whose id is a stored tenant that is not a demo; in those cases nothing is changed.
+// Otherwise a wrapped database error or ctx's error, also with nothing changed.
 func (db *DB) Provision(ctx context.Context, p callbridge.Provisioning) error {
 	p = provision.WithDefaults(p)
 	if err := provision.Validate(p); err != nil {
+		return err
+	}
+	if err := db.checkHashCosts(p); err != nil {
 		return err
 	}
 	hashes, hashed, err := db.passwordHashes(ctx, p)
@@ -52,6 +61,7 @@ func (db *DB) Provision(ctx context.Context, p callbridge.Provisioning) error {
 	for _, t := range p.Tenants {
 		w.lists(t)
 		w.queues(t)
+		w.dropUsers(t)
 		w.users(t, hashes)
 		users += len(t.Users)
 	}
@@ -62,6 +72,27 @@ func (db *DB) Provision(ctx context.Context, p callbridge.Provisioning) error {
 		return fmt.Errorf("provision: commit: %w", err)
 	}
 	db.log().Info("store: provisioned", "tenants", len(p.Tenants), "users", users, "passwords_hashed", hashed)
+	if len(w.dropped) > 0 {
+		db.log().Info("store: users not in the document removed", "users", w.dropped)
+	}
+	return nil
+}
+
+// checkHashCosts refuses a password_hash whose bcrypt cost is not the DB's.
+func (db *DB) checkHashCosts(p callbridge.Provisioning) error {
+	for _, t := range p.Tenants {
+		for _, u := range t.Users {
+			if u.PasswordHash == "" {
+				continue
+			}
+			if cost, err := bcrypt.Cost([]byte(u.PasswordHash)); err == nil && cost != db.BcryptCost {
+				return callbridge.Errorf(callbridge.EInvalid,
+					"provisioning: tenant %q: user %q: password_hash: bcrypt cost %d, but this store hashes at cost %d "+
+						"(so that every login costs the same); give a cost-%d hash or the clear password",
+					t.ID, u.Username, cost, db.BcryptCost, db.BcryptCost)
+			}
+		}
+	}
 	return nil
 }
 
@@ -141,13 +172,13 @@ func (db *DB) passwordHashes(ctx context.Context, p callbridge.Provisioning) (ma
 	return hashes, int(hashed.Load()), nil
 }
 
-// keepHash reports whether stored is a bcrypt hash of password of at least the DB's cost.
+// keepHash reports whether stored is a bcrypt hash of password of the DB's cost.
 func (db *DB) keepHash(stored, password string) bool {
 	if stored == "" {
 		return false
 	}
 	cost, err := bcrypt.Cost([]byte(stored))
-	if err != nil || cost < db.BcryptCost || cost > provision.MaxBcryptCost {
+	if err != nil || cost != db.BcryptCost {
 		return false
 	}
 	return bcrypt.CompareHashAndPassword([]byte(stored), []byte(password)) == nil
@@ -181,6 +212,8 @@ type writer struct {
 	tx  *sql.Tx
 	db  *DB
 	err error
+	// dropped lists the users deleted because the document no longer has them ("tenant/user").
+	dropped []string
 }
 
 func (w *writer) exec(what string, query string, args ...any) {
@@ -208,12 +241,23 @@ func (w *writer) lookup(what string, dest *string, query string, args ...any) bo
 	return true
 }
 
-// tenant upserts t's row and deletes its lists.
+// tenant upserts t's row (with its demo mark) and deletes its lists. A demo tenant does not
+// replace a stored tenant that is not a demo.
 func (w *writer) tenant(t callbridge.TenantConfig) {
 	id := string(t.ID)
-	w.exec("tenant "+id, `INSERT INTO tenants (id, name, wrap_up_seconds) VALUES (?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET name = excluded.name, wrap_up_seconds = excluded.wrap_up_seconds`,
-		id, t.Name, t.WrapUpSeconds)
+	demo := 0
+	if t.Demo {
+		demo = 1
+		var stored string
+		if w.lookup("tenant "+id, &stored, "SELECT id FROM tenants WHERE id = ? AND demo = 0", id) {
+			w.err = callbridge.Errorf(callbridge.EConflict,
+				"provisioning: the demo tenant %q would replace the stored tenant %q, which is not a demo", t.ID, stored)
+			return
+		}
+	}
+	w.exec("tenant "+id, `INSERT INTO tenants (id, name, wrap_up_seconds, demo) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name, wrap_up_seconds = excluded.wrap_up_seconds, demo = excluded.demo`,
+		id, t.Name, t.WrapUpSeconds, demo)
 	w.exec("tenant "+id, "DELETE FROM tenant_dids WHERE tenant = ?", id)
 	w.exec("tenant "+id, "DELETE FROM tenant_attached_data_keys WHERE tenant = ?", id)
 	w.exec("tenant "+id, "DELETE FROM tenant_reason_codes WHERE tenant = ?", id)
@@ -253,9 +297,47 @@ func (w *writer) queues(t callbridge.TenantConfig) {
 	}
 }
 
+// dropUsers deletes the users of tenant t that t no longer lists; their queues and sessions
+// go with them (ON DELETE CASCADE).
+func (w *writer) dropUsers(t callbridge.TenantConfig) {
+	if w.err != nil {
+		return
+	}
+	id := string(t.ID)
+	keep := make(map[string]bool, len(t.Users))
+	for _, u := range t.Users {
+		keep[u.Username] = true
+	}
+	rows, err := w.tx.QueryContext(w.ctx, w.db.q("SELECT username FROM users WHERE tenant = ? ORDER BY username"), id)
+	if err != nil {
+		w.err = fmt.Errorf("provision: tenant %s: read users: %w", id, err)
+		return
+	}
+	var drop []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			w.err = fmt.Errorf("provision: tenant %s: read users: %w", id, err)
+			return
+		}
+		if !keep[name] {
+			drop = append(drop, name)
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		w.err = fmt.Errorf("provision: tenant %s: read users: %w", id, err)
+		return
+	}
+	for _, name := range drop {
+		w.exec("user "+id+"/"+name, "DELETE FROM users WHERE tenant = ? AND username = ?", id, name)
+		w.dropped = append(w.dropped, id+"/"+name)
+	}
+}
+
 // users upserts t's users and replaces their queues. Devices of the document's users are
-// released first, so two users of the document may swap devices; a device still held after
-// that belongs to a user outside the document, which is refused.
+// released first, so two users of the document may swap devices (users outside the document
+// are gone already, see dropUsers; a device still held is refused all the same).
 func (w *writer) users(t callbridge.TenantConfig, hashes map[userKey]string) {
 	id := string(t.ID)
 	for _, u := range t.Users {

@@ -69,8 +69,9 @@ export declare class CallbridgeBar extends HTMLElement {
     login(username: string, password: string, tenant?: string): Promise<Session>;
     /** useSession connects with a session (token) obtained elsewhere, e.g. by the CRM's server. */
     useSession(s: Session): void;
-    /** logout ends the web session in every tab of this page's origin; the agent's state on the
-     * switch does not change (use setAgentState("logged_out") to log off the queues). */
+    /** logout ends the web session: on the server (POST /v1/logout, so its tokens stop working and
+     * its sockets close) and in every tab of this page's origin. The agent's state on the switch
+     * does not change (use setAgentState("logged_out") to log off the queues). */
     logout(): void;
     /** dial places a call (agent-first: the agent's phone rings first) and resolves with its call_id. */
     dial(number: string, attachedData?: AttachedData): Promise<CallID>;

@@ -16,7 +16,7 @@ export type RequestedAgentState = "ready" | "not_ready" | "logged_out";
 export type Cause = "normal_clearing" | "busy" | "no_answer" | "call_rejected" | "destination_not_obtainable" | "call_abandoned" | "transferred" | "conferenced" | "redirected" | "resync" | "network_out_of_order" | (string & {});
 export type Role = "agent" | "supervisor" | "admin";
 /** Error codes of the v1 API (docs/api.md). */
-export type ErrorCode = "invalid" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "switch_rejected" | "not_supported" | "unavailable" | "internal";
+export type ErrorCode = "invalid" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "switch_rejected" | "not_supported" | "unavailable" | "rate_limited" | "internal";
 /** Attached data: the key/value map travelling with a call (IVR answers, CRM keys, notes). */
 export type AttachedData = Record<string, string>;
 /** The relation of one device to one call. */
@@ -219,7 +219,9 @@ export type CommandName = keyof Commands;
 export declare class CallbridgeError extends Error {
     /** An API error code, or "unavailable" when the link is down. */
     readonly code: ErrorCode;
-    constructor(code: ErrorCode, message: string);
+    /** From the Retry-After header of a `rate_limited` or `unavailable` answer: when to try again. */
+    readonly retryAfterMs?: number;
+    constructor(code: ErrorCode, message: string, retryAfterMs?: number);
 }
 /** The server refused a command: `code` says why (`not_supported`, `conflict`, `forbidden` …). */
 export declare class CommandError extends CallbridgeError {
@@ -239,14 +241,27 @@ export declare class LinkError extends CallbridgeError {
     readonly reason: "not_connected" | "lost" | "timeout" | "closed";
     constructor(command: string, reason: LinkError["reason"], message: string);
 }
-/** A login: the bearer token and who it is for. */
+/**
+ * A login session: a short-lived access token (15 min by default) and the refresh token that
+ * gets the next one (POST /v1/refresh), and who it is for.
+ */
 export interface Session {
+    /** The access token (bearer). */
     token: string;
-    /** RFC 3339. */
+    /** When the access token expires, RFC 3339 (server clock). */
     expires_at: string;
+    /** Seconds the access token was valid for when it was issued. */
+    expires_in?: number;
+    /** Gets the next access token; replaced by every refresh. */
+    refresh_token?: string;
+    /** When the session ends unless refreshed before, RFC 3339. */
+    refresh_expires_at?: string;
     tenant: TenantID;
     username: string;
     role: Role;
+    /** Set by the SDK: this browser's time (ms since the epoch) when the session arrived, so that
+     * the refresh is timed by expires_in without trusting the two clocks to agree. */
+    received_at?: number;
 }
 export interface LoginOptions {
     /** The callbridge server, e.g. "https://callbridge.example" (default: this page's origin). */
@@ -263,6 +278,35 @@ export interface LoginOptions {
  * server cannot be reached (or, from another origin, is not configured to allow this one).
  */
 export declare function login(opts: LoginOptions): Promise<Session>;
+export interface RefreshOptions {
+    /** The callbridge server (default: this page's origin). */
+    url?: string;
+    /** The session's current refresh token. */
+    refreshToken: string;
+    fetch?: typeof fetch;
+}
+/**
+ * refresh trades the session's refresh token for a new access token and a new refresh token
+ * (the old one stops working). Errors: CallbridgeError `unauthorized` when the session ended
+ * (logged out, expired, user removed) or the token was already replaced by another refresh
+ * (another tab: take the newest session from your storage), `unavailable` when the server
+ * cannot be reached.
+ */
+export declare function refresh(opts: RefreshOptions): Promise<Session>;
+export interface LogoutOptions {
+    url?: string;
+    /** The access token; or */
+    token?: string;
+    /** the refresh token (works after the access token expired). */
+    refreshToken?: string;
+    fetch?: typeof fetch;
+}
+/**
+ * logout ends the session on the server: its tokens stop working and its WebSockets (in every
+ * tab) close with 4002. Errors: CallbridgeError (`unauthorized` for a token that is not valid,
+ * `unavailable` when the server cannot be reached).
+ */
+export declare function logout(opts: LogoutOptions): Promise<void>;
 /** httpBase returns the http(s) origin+path of a server URL without a trailing slash. */
 export declare function httpBase(url?: string): string;
 /** The state of the link. */
@@ -279,7 +323,9 @@ export interface StatusChange {
     downSince?: Date;
     /** open: true when this open recovered a dropped link (missed events follow). */
     recovered?: boolean;
-    /** closed: why (`closed` by close(), `unauthorized`, `token_expired`). */
+    /** closed: why: `closed` (by close()), `signed_out` (the session ended on the server: logout
+     * in another tab or app, the user was removed, or a refresh failed), `unauthorized` (the
+     * token was refused and there is no refresh token), `token_expired` (likewise). */
     reason?: string;
     /** The WebSocket close code of the drop, when there was one. */
     closeCode?: number;
@@ -302,6 +348,8 @@ export type ClientEvents = {
     agent: AgentEvent;
     snapshot: SnapshotMessage;
     status: StatusChange;
+    /** A refresh gave new tokens: store the session where the next page load finds it. */
+    session: Session;
 } & {
     [K in CallEventType]: CallEvent<K>;
 } & {
@@ -320,8 +368,17 @@ export interface BackoffOptions {
 export interface ConnectOptions {
     /** The callbridge server: "https://callbridge.example" (or its ws(s)://…/v1/ws URL). */
     url?: string;
-    /** Bearer token from login(). */
-    token: string;
+    /**
+     * The session from login(). With its refresh token the Client refreshes the access token at
+     * three quarters of its lifetime, moves to a new socket with it without losing or repeating
+     * an event, and emits "session"; without one it ends with the token.
+     */
+    session?: Session;
+    /** An access token alone (instead of session): the link ends when it expires. */
+    token?: string;
+    /** How to refresh (default: refresh() with the session's refresh token). Pages with several
+     * tabs on one session share the refresh here (see <callbridge-bar>). */
+    refresh?: (current: Session) => Promise<Session>;
     /** Resume after this seq instead of starting from a snapshot. */
     afterSeq?: number;
     /** Send a ping after this much time (default 20 s). */
@@ -354,6 +411,8 @@ export declare class Client {
     constructor(opts: ConnectOptions);
     /** The link's status. */
     get status(): LinkStatus;
+    /** The current session (after refreshes), or null when connected with a bare token. */
+    get session(): Session | null;
     /** on registers fn for events named type and returns a function that removes it. */
     on<K extends keyof ClientEvents>(type: K, fn: Handler<ClientEvents[K]>): () => void;
     off<K extends keyof ClientEvents>(type: K, fn: Handler<ClientEvents[K]>): void;
@@ -386,6 +445,18 @@ export declare class Client {
     ping(): Promise<Empty>;
     /** reconnect drops the current socket (if any) and connects again at once, resuming. */
     reconnect(): void;
+    /**
+     * refreshNow refreshes the session at once (it is also done by itself before the access token
+     * expires) and moves the link to the new token. Resolves false when there is nothing to
+     * refresh with or the refresh failed.
+     */
+    refreshNow(): Promise<boolean>;
+    /**
+     * useSession adopts a newer session of the same login (for example one another tab refreshed
+     * and stored): the link moves to its token without losing an event, and the next refresh is
+     * timed by it.
+     */
+    useSession(s: Session): void;
     /** close ends the link for good: no reconnect, pending commands fail with LinkError "closed". */
     close(): void;
 }

@@ -24,10 +24,13 @@ function isCallEvent(ev) {
 var CallbridgeError = class extends Error {
   /** An API error code, or "unavailable" when the link is down. */
   code;
-  constructor(code, message) {
+  /** From the Retry-After header of a `rate_limited` or `unavailable` answer: when to try again. */
+  retryAfterMs;
+  constructor(code, message, retryAfterMs) {
     super(message);
     this.name = "CallbridgeError";
     this.code = code;
+    if (retryAfterMs !== void 0) this.retryAfterMs = retryAfterMs;
   }
 };
 var CommandError = class extends CallbridgeError {
@@ -55,22 +58,34 @@ var LinkError = class extends CallbridgeError {
 async function login(opts) {
   const body = { username: opts.username, password: opts.password };
   if (opts.tenant) body.tenant = opts.tenant;
-  const f = opts.fetch ?? fetch.bind(globalThis);
+  return await post(opts.fetch, opts.url, "/v1/login", body, void 0, "login");
+}
+async function refresh(opts) {
+  return await post(opts.fetch, opts.url, "/v1/refresh", { refresh_token: opts.refreshToken }, void 0, "refresh");
+}
+async function logout(opts) {
+  const body = opts.refreshToken ? { refresh_token: opts.refreshToken } : void 0;
+  await post(opts.fetch, opts.url, "/v1/logout", body, opts.refreshToken ? void 0 : opts.token, "logout");
+}
+async function post(f0, url, path, body, token, what) {
+  const f = f0 ?? fetch.bind(globalThis);
+  const headers = {};
+  if (body !== void 0) headers["Content-Type"] = "application/json";
+  if (token) headers.Authorization = "Bearer " + token;
   let res;
   try {
-    res = await f(httpBase(opts.url) + "/v1/login", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body)
-    });
+    res = await f(httpBase(url) + path, { method: "POST", headers, body: body === void 0 ? void 0 : JSON.stringify(body) });
   } catch {
     throw new CallbridgeError("unavailable", "cannot reach the callbridge server (is this page's origin in --allowed-origins?)");
   }
+  if (res.status === 204) return null;
   const data = await res.json().catch(() => null);
   if (!res.ok) {
     const e = data && data.error;
-    throw new CallbridgeError(e?.code ?? "internal", e?.message ?? `login failed: HTTP ${res.status}`);
+    const ra = Number(res.headers.get("Retry-After"));
+    throw new CallbridgeError(e?.code ?? "internal", e?.message ?? `${what} failed: HTTP ${res.status}`, ra > 0 ? ra * 1e3 : void 0);
   }
+  if (data && typeof data === "object" && "token" in data) data.received_at = Date.now();
   return data;
 }
 function httpBase(url) {
@@ -94,9 +109,20 @@ var Client = class {
   #WS;
   #fetch;
   #token;
+  #session = null;
+  #refresher = null;
+  #refreshing = null;
+  #refreshTimer;
+  #refreshFailures = 0;
+  #tokenExpired = false;
+  // the server said so (4001): refresh before the next attempt
   #handlers = /* @__PURE__ */ new Map();
   #status = "connecting";
   #ws = null;
+  #next = null;
+  // the socket of a token change, until it opens
+  #retiring = /* @__PURE__ */ new Set();
+  // replaced sockets, kept until their replies are in
   #haveSeq = false;
   #needResync = false;
   #attempt = 0;
@@ -111,22 +137,40 @@ var Client = class {
   #pending = /* @__PURE__ */ new Map();
   #closed = false;
   constructor(opts) {
-    if (!opts || !opts.token) throw new CallbridgeError("invalid", "connect: token is required");
+    const token = opts?.session?.token ?? opts?.token;
+    if (!opts || !token) throw new CallbridgeError("invalid", "connect: a session or token is required");
     this.#opts = { heartbeatMs: 2e4, heartbeatTimeoutMs: 1e4, commandTimeoutMs: 3e4, ...opts };
     this.#backoff = { initialMs: 500, maxMs: 15e3, factor: 2, jitter: 0.25, ...opts.backoff ?? {} };
     this.#WS = opts.WebSocket ?? globalThis.WebSocket;
     this.#fetch = opts.fetch ?? fetch.bind(globalThis);
-    this.#token = opts.token;
+    this.#token = token;
     this.url = httpBase(opts.url);
+    if (opts.session) {
+      this.#session = opts.session;
+      if (opts.refresh) this.#refresher = opts.refresh;
+      else if (opts.session.refresh_token)
+        this.#refresher = (s2) => refresh({ url: this.url, refreshToken: s2.refresh_token ?? "", fetch: this.#fetch });
+    }
     if (opts.afterSeq !== void 0 && opts.afterSeq >= 0) {
       this.lastSeq = opts.afterSeq;
       this.#haveSeq = true;
     }
-    this.#open();
+    this.#scheduleRefresh();
+    const s = this.#session;
+    if (s && this.#refresher && s.expires_in !== void 0 && s.received_at !== void 0 && s.received_at + s.expires_in * 1e3 <= Date.now()) {
+      this.#tokenExpired = true;
+      this.#retry();
+    } else {
+      this.#open();
+    }
   }
   /** The link's status. */
   get status() {
     return this.#status;
+  }
+  /** The current session (after refreshes), or null when connected with a bare token. */
+  get session() {
+    return this.#session;
   }
   /** on registers fn for events named type and returns a function that removes it. */
   on(type, fn) {
@@ -202,25 +246,47 @@ var Client = class {
     clearTimeout(this.#retryTimer);
     this.#open();
   }
+  /**
+   * refreshNow refreshes the session at once (it is also done by itself before the access token
+   * expires) and moves the link to the new token. Resolves false when there is nothing to
+   * refresh with or the refresh failed.
+   */
+  refreshNow() {
+    return this.#refreshNow();
+  }
+  /**
+   * useSession adopts a newer session of the same login (for example one another tab refreshed
+   * and stored): the link moves to its token without losing an event, and the next refresh is
+   * timed by it.
+   */
+  useSession(s) {
+    if (this.#closed || !s?.token || s.token === this.#token) return;
+    this.#adopt(s);
+  }
   /** close ends the link for good: no reconnect, pending commands fail with LinkError "closed". */
   close() {
+    this.#end("closed");
+  }
+  // -- internals --
+  #end(reason, closeCode) {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#refreshTimer);
     this.#stopBeat();
-    const ws = this.#ws;
-    this.#ws = null;
-    if (ws) {
+    for (const ws of [this.#ws, this.#next, ...this.#retiring]) {
+      if (!ws) continue;
       this.#detach(ws);
       try {
         ws.close(1e3, "client closed");
       } catch {
       }
     }
+    this.#ws = this.#next = null;
+    this.#retiring.clear();
     this.#failPending("closed", "the client was closed");
-    this.#setStatus({ status: "closed", reason: "closed" });
+    this.#setStatus(closeCode === void 0 ? { status: "closed", reason } : { status: "closed", reason, closeCode });
   }
-  // -- internals --
   #emit(type, ev) {
     for (const fn of [...this.#handlers.get(type) ?? []]) {
       try {
@@ -266,9 +332,14 @@ var Client = class {
       this.#setStatus({ status: "open", recovered, downSince });
       this.#armBeat();
     };
+    this.#wire(ws);
+  }
+  /** wire handles the messages and the close of ws, the current socket or a retiring one. */
+  #wire(ws) {
     ws.onmessage = (e) => {
-      if (this.#ws !== ws) return;
-      this.#armBeat();
+      const current = this.#ws === ws;
+      if (!current && !this.#retiring.has(ws)) return;
+      if (current) this.#armBeat();
       let msg;
       try {
         msg = JSON.parse(typeof e.data === "string" ? e.data : "");
@@ -276,8 +347,13 @@ var Client = class {
         return;
       }
       this.#handle(msg);
+      if (!current) this.#retireIfIdle(ws);
     };
     ws.onclose = (e) => {
+      if (this.#retiring.delete(ws)) {
+        this.#failPending("lost", "the link dropped before the reply; the command may or may not have been carried out", ws);
+        return;
+      }
       if (this.#ws !== ws) return;
       this.#onDown(e.code, e.reason);
     };
@@ -298,27 +374,38 @@ var Client = class {
     } catch {
     }
     this.#stopBeat();
-    this.#failPending("lost", "the link dropped before the reply; the command may or may not have been carried out");
+    this.#failPending("lost", "the link dropped before the reply; the command may or may not have been carried out", ws);
     void code;
   }
   #onDown(code, reason) {
     const wasOpen = this.#opened;
+    const ws = this.#ws;
     this.#ws = null;
     this.#stopBeat();
-    this.#failPending("lost", "the link dropped before the reply; the command may or may not have been carried out");
-    if (code === 4001) {
-      this.#closed = true;
-      this.#setStatus({ status: "closed", reason: "token_expired", closeCode: code });
+    if (ws) this.#failPending("lost", "the link dropped before the reply; the command may or may not have been carried out", ws);
+    if (code === 4002) {
+      this.#end("signed_out", code);
       return;
+    }
+    if (code === 4001) {
+      if (!this.#refresher) {
+        this.#end("token_expired", code);
+        return;
+      }
+      this.#tokenExpired = true;
     }
     if (code === 4008) this.#needResync = true;
     void reason;
-    if (!wasOpen) {
+    if (!wasOpen && code !== 4001) {
       void this.#checkToken().then((ok) => {
         if (this.#closed || this.#ws) return;
         if (!ok) {
-          this.#closed = true;
-          this.#setStatus({ status: "closed", reason: "unauthorized", closeCode: code });
+          if (this.#refresher) {
+            this.#tokenExpired = true;
+            this.#scheduleRetry(code);
+            return;
+          }
+          this.#end("unauthorized", code);
           return;
         }
         this.#scheduleRetry(code);
@@ -340,11 +427,133 @@ var Client = class {
     if (!this.#downSince) this.#downSince = /* @__PURE__ */ new Date();
     const b = this.#backoff;
     const base = Math.min(b.maxMs, b.initialMs * Math.pow(b.factor, this.#attempt));
-    const delay = Math.max(0, Math.round(base * (1 - b.jitter + Math.random() * 2 * b.jitter)));
+    const delay = this.#tokenExpired && this.#attempt === 0 ? 0 : Math.max(0, Math.round(base * (1 - b.jitter + Math.random() * 2 * b.jitter)));
     this.#attempt++;
     this.#setStatus({ status: "reconnecting", retryInMs: delay, downSince: this.#downSince, closeCode: code });
     clearTimeout(this.#retryTimer);
-    this.#retryTimer = setTimeout(() => this.#open(), delay);
+    this.#retryTimer = setTimeout(() => this.#retry(), delay);
+  }
+  /** retry opens the next socket, after a refresh when the token is known to be expired. */
+  #retry() {
+    if (this.#closed || this.#ws) return;
+    if (!this.#tokenExpired) {
+      this.#open();
+      return;
+    }
+    void this.#refreshNow().then((ok) => {
+      if (this.#closed || this.#ws) return;
+      if (ok) this.#open();
+      else this.#scheduleRetry(void 0);
+    });
+  }
+  // ---- tokens ----
+  /** refreshDelay is when to refresh s: at three quarters of its access token's lifetime. */
+  #refreshDelay(s) {
+    const now = Date.now();
+    let due;
+    if (s.expires_in !== void 0 && s.received_at !== void 0) due = s.received_at + 0.75 * s.expires_in * 1e3;
+    else due = now + 0.75 * (Date.parse(s.expires_at) - now);
+    if (!isFinite(due)) due = now + 6e4;
+    return Math.min(2 ** 31 - 1, Math.max(5e3, due - now));
+  }
+  #scheduleRefresh(delay) {
+    clearTimeout(this.#refreshTimer);
+    const s = this.#session;
+    if (!s || !this.#refresher || this.#closed) return;
+    this.#refreshTimer = setTimeout(() => void this.#refreshNow(), delay ?? this.#refreshDelay(s));
+  }
+  #refreshNow() {
+    if (this.#refreshing) return this.#refreshing;
+    const cur = this.#session;
+    const refresher = this.#refresher;
+    if (!cur || !refresher || this.#closed) return Promise.resolve(false);
+    const p = (async () => {
+      try {
+        const next = await refresher(cur);
+        if (this.#closed) return false;
+        this.#refreshFailures = 0;
+        if (next.token !== this.#token) this.#adopt(next);
+        else this.#scheduleRefresh();
+        return true;
+      } catch (err) {
+        if (this.#closed) return false;
+        if (err instanceof CallbridgeError && err.code === "unauthorized") {
+          this.#end("signed_out");
+          return false;
+        }
+        this.#refreshFailures++;
+        this.#scheduleRefresh(Math.min(3e4, 1e3 * 2 ** this.#refreshFailures));
+        return false;
+      }
+    })();
+    this.#refreshing = p;
+    void p.finally(() => {
+      if (this.#refreshing === p) this.#refreshing = null;
+    });
+    return p;
+  }
+  /** adopt takes s as the session: its token for the next sockets, a refresh timed by it, and a
+   * move of the open link to it. */
+  #adopt(s) {
+    this.#session = s;
+    this.#token = s.token;
+    this.#tokenExpired = false;
+    this.#scheduleRefresh();
+    this.#emit("session", s);
+    this.#swap();
+  }
+  /**
+   * swap moves an open link to the current token, make-before-break: a second socket resumes
+   * after lastSeq, and once it is open it becomes the link; the old one stays until the replies
+   * to its commands are in. Events arriving on both are delivered once, in order (by seq).
+   * When the link is not open, the next attempt uses the new token anyway.
+   */
+  #swap() {
+    const old = this.#ws;
+    if (this.#closed || !old || !this.#opened) return;
+    if (this.#next) {
+      this.#detach(this.#next);
+      try {
+        this.#next.close(1e3, "superseded");
+      } catch {
+      }
+    }
+    let ws;
+    try {
+      ws = new this.#WS(this.#wsURL());
+    } catch {
+      this.#next = null;
+      return;
+    }
+    this.#next = ws;
+    ws.onopen = () => {
+      if (this.#next !== ws || this.#closed) return;
+      this.#next = null;
+      const prev = this.#ws;
+      this.#ws = ws;
+      this.#opened = true;
+      this.#wire(ws);
+      this.#armBeat();
+      if (prev) {
+        this.#retiring.add(prev);
+        this.#retireIfIdle(prev);
+      }
+    };
+    ws.onclose = () => {
+      if (this.#next === ws) this.#next = null;
+    };
+    ws.onerror = () => {
+    };
+  }
+  /** retireIfIdle closes a replaced socket once no command waits for a reply on it. */
+  #retireIfIdle(ws) {
+    for (const p of this.#pending.values()) if (p.ws === ws) return;
+    this.#retiring.delete(ws);
+    this.#detach(ws);
+    try {
+      ws.close(1e3, "token refreshed");
+    } catch {
+    }
   }
   // Heartbeat: any message from the server shows life. After heartbeatMs of silence we ping;
   // when heartbeatTimeoutMs more pass with nothing, the link is dead (a half-open TCP
@@ -378,9 +587,13 @@ var Client = class {
     if (params !== void 0) msg.params = params;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        if (this.#pending.delete(id)) reject(new LinkError(cmd, "timeout", `no reply to ${cmd} within ${Math.round(timeoutMs / 1e3)} s`));
+        const p = this.#pending.get(id);
+        if (!p) return;
+        this.#pending.delete(id);
+        reject(new LinkError(cmd, "timeout", `no reply to ${cmd} within ${Math.round(timeoutMs / 1e3)} s`));
+        if (this.#retiring.has(p.ws)) this.#retireIfIdle(p.ws);
       }, timeoutMs);
-      this.#pending.set(id, { cmd, resolve, reject, timer });
+      this.#pending.set(id, { cmd, resolve, reject, timer, ws });
       try {
         ws.send(JSON.stringify(msg));
       } catch {
@@ -390,10 +603,11 @@ var Client = class {
       }
     });
   }
-  #failPending(reason, message) {
-    const all = [...this.#pending.values()];
-    this.#pending.clear();
-    for (const p of all) {
+  /** failPending fails the commands waiting on ws (all of them without ws). */
+  #failPending(reason, message, ws) {
+    for (const [id, p] of [...this.#pending]) {
+      if (ws && p.ws !== ws) continue;
+      this.#pending.delete(id);
       clearTimeout(p.timer);
       p.reject(new LinkError(p.cmd, reason, message));
     }
@@ -515,5 +729,7 @@ export {
   isActive,
   isCallEvent,
   login,
+  logout,
+  refresh,
   stripEventFields
 };

@@ -11,7 +11,7 @@
 // data is put into the DOM with textContent, never as HTML.
 
 import {
-  AgentDesk, CallbridgeError, CommandError, LinkError, connect, httpBase, isActive, login,
+  AgentDesk, CallbridgeError, CommandError, LinkError, connect, httpBase, isActive, login, logout, refresh,
   type AttachedData, type Call, type CallEvent, type CallEventData, type CallID, type Client,
   type Connection, type ServerEvent, type Session, type StatusChange,
 } from "./callbridge.js";
@@ -197,6 +197,11 @@ function styles(): CSSStyleSheet {
   return sheet;
 }
 
+/** sameLogin reports whether two sessions are of the same user (a refresh keeps the user). */
+function sameLogin(a: Session, b: Session): boolean {
+  return a.tenant === b.tenant && a.username === b.username;
+}
+
 interface Persisted {
   talked: CallID[];
   popped: CallID[];
@@ -312,9 +317,16 @@ export class CallbridgeBar extends HTMLElement {
     this.#start(s, true);
   }
 
-  /** logout ends the web session in every tab of this page's origin; the agent's state on the
-   * switch does not change (use setAgentState("logged_out") to log off the queues). */
+  /** logout ends the web session: on the server (POST /v1/logout, so its tokens stop working and
+   * its sockets close) and in every tab of this page's origin. The agent's state on the switch
+   * does not change (use setAgentState("logged_out") to log off the queues). */
   logout(): void {
+    const s = this.#session;
+    if (s) {
+      logout({ url: this.server, token: s.token, refreshToken: s.refresh_token }).catch(() => {
+        /* already ended, or unreachable: the tokens expire by themselves */
+      });
+    }
     this.#clearSession();
     this.#stop();
     this.#render();
@@ -390,9 +402,39 @@ export class CallbridgeBar extends HTMLElement {
       this.#info = "Signed out in another tab.";
       this.#render();
       this.#fire("callbridge:logout", {});
+    } else if (s && this.#session && this.#client && sameLogin(s, this.#session)) {
+      // Another tab refreshed the session: move this tab's link to the new token.
+      if (s.token !== this.#session.token) {
+        this.#session = s;
+        this.#client.useSession(s);
+      }
     } else if (s && (!this.#session || s.token !== this.#session.token)) {
       this.#start(s, false);
     }
+  }
+
+  /**
+   * refreshShared refreshes the session for every tab of this origin at once: under a Web Lock
+   * (where the browser has them) it first looks whether another tab stored a newer session, and
+   * refreshes only if not; the result goes to localStorage, where the other tabs pick it up.
+   * A refresh refused because another tab was faster is answered with that tab's session.
+   */
+  async #refreshShared(cur: Session): Promise<Session> {
+    const run = async (): Promise<Session> => {
+      const stored = this.#loadSession();
+      if (stored && sameLogin(stored, cur) && stored.refresh_token && stored.refresh_token !== cur.refresh_token) return stored;
+      try {
+        const s = await refresh({ url: this.server, refreshToken: cur.refresh_token ?? "" });
+        this.#saveSession(s);
+        return s;
+      } catch (err) {
+        const again = this.#loadSession();
+        if (again && sameLogin(again, cur) && again.refresh_token && again.refresh_token !== cur.refresh_token) return again;
+        throw err;
+      }
+    };
+    const locks = (navigator as Navigator & { locks?: LockManager }).locks;
+    return locks ? locks.request("callbridge.refresh@" + this.server, run) : run();
   }
 
   #stateKey(): string {
@@ -431,15 +473,20 @@ export class CallbridgeBar extends HTMLElement {
     this.#error = "";
     this.#info = "";
     this.#loadState();
-    const client = connect({ url: this.server, token: s.token });
+    const client = s.refresh_token
+      ? connect({ url: this.server, session: s, refresh: (cur) => this.#refreshShared(cur) })
+      : connect({ url: this.server, token: s.token });
     this.#client = client;
     this.#desk = new AgentDesk(client, s.username);
+    client.on("session", (ns) => {
+      if (this.#client === client) this.#session = ns;
+    });
     client.on("status", (st) => {
       this.#link = st;
-      if (st.status === "closed" && (st.reason === "unauthorized" || st.reason === "token_expired")) {
+      if (st.status === "closed" && (st.reason === "unauthorized" || st.reason === "token_expired" || st.reason === "signed_out")) {
         this.#clearSession();
         this.#stop();
-        this.#info = "Your session expired. Please sign in again.";
+        this.#info = st.reason === "signed_out" ? "You were signed out." : "Your session expired. Please sign in again.";
         this.#fire("callbridge:logout", { reason: st.reason });
       }
       this.#fire("callbridge:connection", st);

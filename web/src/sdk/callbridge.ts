@@ -3,7 +3,8 @@
 //
 //   import { connect, login } from "https://callbridge.example/sdk/callbridge.js";
 //   const session = await login({ url: "https://callbridge.example", username, password });
-//   const client = connect({ url: "https://callbridge.example", token: session.token });
+//   const client = connect({ url: "https://callbridge.example", session });
+//   client.on("session", (s) => save(s)); // refreshed before each access token expires
 //   client.on("call.delivered", (ev) => console.log(ev.data.ani, ev.data.attached_data));
 //   await client.answerCall(callId);
 //
@@ -36,7 +37,7 @@ export type Role = "agent" | "supervisor" | "admin";
 /** Error codes of the v1 API (docs/api.md). */
 export type ErrorCode =
   | "invalid" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "switch_rejected"
-  | "not_supported" | "unavailable" | "internal";
+  | "not_supported" | "unavailable" | "rate_limited" | "internal";
 
 /** Attached data: the key/value map travelling with a call (IVR answers, CRM keys, notes). */
 export type AttachedData = Record<string, string>;
@@ -195,10 +196,13 @@ export type CommandName = keyof Commands;
 export class CallbridgeError extends Error {
   /** An API error code, or "unavailable" when the link is down. */
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
+  /** From the Retry-After header of a `rate_limited` or `unavailable` answer: when to try again. */
+  readonly retryAfterMs?: number;
+  constructor(code: ErrorCode, message: string, retryAfterMs?: number) {
     super(message);
     this.name = "CallbridgeError";
     this.code = code;
+    if (retryAfterMs !== undefined) this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -234,14 +238,27 @@ export class LinkError extends CallbridgeError {
 
 // ---- login --------------------------------------------------------------------------------
 
-/** A login: the bearer token and who it is for. */
+/**
+ * A login session: a short-lived access token (15 min by default) and the refresh token that
+ * gets the next one (POST /v1/refresh), and who it is for.
+ */
 export interface Session {
+  /** The access token (bearer). */
   token: string;
-  /** RFC 3339. */
+  /** When the access token expires, RFC 3339 (server clock). */
   expires_at: string;
+  /** Seconds the access token was valid for when it was issued. */
+  expires_in?: number;
+  /** Gets the next access token; replaced by every refresh. */
+  refresh_token?: string;
+  /** When the session ends unless refreshed before, RFC 3339. */
+  refresh_expires_at?: string;
   tenant: TenantID;
   username: string;
   role: Role;
+  /** Set by the SDK: this browser's time (ms since the epoch) when the session arrived, so that
+   * the refresh is timed by expires_in without trusting the two clocks to agree. */
+  received_at?: number;
 }
 
 export interface LoginOptions {
@@ -262,23 +279,68 @@ export interface LoginOptions {
 export async function login(opts: LoginOptions): Promise<Session> {
   const body: Record<string, string> = { username: opts.username, password: opts.password };
   if (opts.tenant) body.tenant = opts.tenant;
-  const f = opts.fetch ?? fetch.bind(globalThis);
+  return (await post(opts.fetch, opts.url, "/v1/login", body, undefined, "login")) as Session;
+}
+
+export interface RefreshOptions {
+  /** The callbridge server (default: this page's origin). */
+  url?: string;
+  /** The session's current refresh token. */
+  refreshToken: string;
+  fetch?: typeof fetch;
+}
+
+/**
+ * refresh trades the session's refresh token for a new access token and a new refresh token
+ * (the old one stops working). Errors: CallbridgeError `unauthorized` when the session ended
+ * (logged out, expired, user removed) or the token was already replaced by another refresh
+ * (another tab: take the newest session from your storage), `unavailable` when the server
+ * cannot be reached.
+ */
+export async function refresh(opts: RefreshOptions): Promise<Session> {
+  return (await post(opts.fetch, opts.url, "/v1/refresh", { refresh_token: opts.refreshToken }, undefined, "refresh")) as Session;
+}
+
+export interface LogoutOptions {
+  url?: string;
+  /** The access token; or */
+  token?: string;
+  /** the refresh token (works after the access token expired). */
+  refreshToken?: string;
+  fetch?: typeof fetch;
+}
+
+/**
+ * logout ends the session on the server: its tokens stop working and its WebSockets (in every
+ * tab) close with 4002. Errors: CallbridgeError (`unauthorized` for a token that is not valid,
+ * `unavailable` when the server cannot be reached).
+ */
+export async function logout(opts: LogoutOptions): Promise<void> {
+  const body = opts.refreshToken ? { refresh_token: opts.refreshToken } : undefined;
+  await post(opts.fetch, opts.url, "/v1/logout", body, opts.refreshToken ? undefined : opts.token, "logout");
+}
+
+/** post sends a JSON request and returns the JSON answer (null for 204); errors as login's. */
+async function post(f0: typeof fetch | undefined, url: string | undefined, path: string, body: object | undefined, token: string | undefined, what: string): Promise<unknown> {
+  const f = f0 ?? fetch.bind(globalThis);
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers.Authorization = "Bearer " + token;
   let res: Response;
   try {
-    res = await f(httpBase(opts.url) + "/v1/login", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
+    res = await f(httpBase(url) + path, { method: "POST", headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch {
     throw new CallbridgeError("unavailable", "cannot reach the callbridge server (is this page's origin in --allowed-origins?)");
   }
+  if (res.status === 204) return null;
   const data = await res.json().catch(() => null);
   if (!res.ok) {
     const e = data && data.error;
-    throw new CallbridgeError(e?.code ?? "internal", e?.message ?? `login failed: HTTP ${res.status}`);
+    const ra = Number(res.headers.get("Retry-After"));
+    throw new CallbridgeError(e?.code ?? "internal", e?.message ?? `${what} failed: HTTP ${res.status}`, ra > 0 ? ra * 1000 : undefined);
   }
-  return data as Session;
+  if (data && typeof data === "object" && "token" in data) (data as Session).received_at = Date.now();
+  return data;
 }
 
 /** httpBase returns the http(s) origin+path of a server URL without a trailing slash. */
@@ -306,7 +368,9 @@ export interface StatusChange {
   downSince?: Date;
   /** open: true when this open recovered a dropped link (missed events follow). */
   recovered?: boolean;
-  /** closed: why (`closed` by close(), `unauthorized`, `token_expired`). */
+  /** closed: why: `closed` (by close()), `signed_out` (the session ended on the server: logout
+   * in another tab or app, the user was removed, or a refresh failed), `unauthorized` (the
+   * token was refused and there is no refresh token), `token_expired` (likewise). */
   reason?: string;
   /** The WebSocket close code of the drop, when there was one. */
   closeCode?: number;
@@ -331,6 +395,8 @@ export type ClientEvents = {
   agent: AgentEvent;
   snapshot: SnapshotMessage;
   status: StatusChange;
+  /** A refresh gave new tokens: store the session where the next page load finds it. */
+  session: Session;
 } & { [K in CallEventType]: CallEvent<K> } & { [K in AgentEventType]: AgentEvent<K> };
 
 export interface BackoffOptions {
@@ -347,8 +413,17 @@ export interface BackoffOptions {
 export interface ConnectOptions {
   /** The callbridge server: "https://callbridge.example" (or its ws(s)://…/v1/ws URL). */
   url?: string;
-  /** Bearer token from login(). */
-  token: string;
+  /**
+   * The session from login(). With its refresh token the Client refreshes the access token at
+   * three quarters of its lifetime, moves to a new socket with it without losing or repeating
+   * an event, and emits "session"; without one it ends with the token.
+   */
+  session?: Session;
+  /** An access token alone (instead of session): the link ends when it expires. */
+  token?: string;
+  /** How to refresh (default: refresh() with the session's refresh token). Pages with several
+   * tabs on one session share the refresh here (see <callbridge-bar>). */
+  refresh?: (current: Session) => Promise<Session>;
   /** Resume after this seq instead of starting from a snapshot. */
   afterSeq?: number;
   /** Send a ping after this much time (default 20 s). */
@@ -370,6 +445,8 @@ interface Pending {
   resolve: (v: any) => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
+  /** The socket the command went out on (its reply comes back on it). */
+  ws: WebSocket;
 }
 
 /** connect opens a Client: it connects at once and keeps reconnecting until close(). */
@@ -395,9 +472,17 @@ export class Client {
   #WS: typeof WebSocket;
   #fetch: typeof fetch;
   #token: string;
+  #session: Session | null = null;
+  #refresher: ((s: Session) => Promise<Session>) | null = null;
+  #refreshing: Promise<boolean> | null = null;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  #refreshFailures = 0;
+  #tokenExpired = false; // the server said so (4001): refresh before the next attempt
   #handlers = new Map<string, Set<Handler<any>>>();
   #status: LinkStatus = "connecting";
   #ws: WebSocket | null = null;
+  #next: WebSocket | null = null; // the socket of a token change, until it opens
+  #retiring = new Set<WebSocket>(); // replaced sockets, kept until their replies are in
   #haveSeq = false;
   #needResync = false;
   #attempt = 0;
@@ -412,23 +497,42 @@ export class Client {
   #closed = false;
 
   constructor(opts: ConnectOptions) {
-    if (!opts || !opts.token) throw new CallbridgeError("invalid", "connect: token is required");
+    const token = opts?.session?.token ?? opts?.token;
+    if (!opts || !token) throw new CallbridgeError("invalid", "connect: a session or token is required");
     this.#opts = { heartbeatMs: 20_000, heartbeatTimeoutMs: 10_000, commandTimeoutMs: 30_000, ...opts };
     this.#backoff = { initialMs: 500, maxMs: 15_000, factor: 2, jitter: 0.25, ...(opts.backoff ?? {}) };
     this.#WS = opts.WebSocket ?? globalThis.WebSocket;
     this.#fetch = opts.fetch ?? fetch.bind(globalThis);
-    this.#token = opts.token;
+    this.#token = token;
     this.url = httpBase(opts.url);
+    if (opts.session) {
+      this.#session = opts.session;
+      if (opts.refresh) this.#refresher = opts.refresh;
+      else if (opts.session.refresh_token)
+        this.#refresher = (s) => refresh({ url: this.url, refreshToken: s.refresh_token ?? "", fetch: this.#fetch });
+    }
     if (opts.afterSeq !== undefined && opts.afterSeq >= 0) {
       this.lastSeq = opts.afterSeq;
       this.#haveSeq = true;
     }
-    this.#open();
+    this.#scheduleRefresh();
+    const s = this.#session;
+    if (s && this.#refresher && s.expires_in !== undefined && s.received_at !== undefined && s.received_at + s.expires_in * 1000 <= Date.now()) {
+      this.#tokenExpired = true; // a stored session whose access token is spent: refresh first
+      this.#retry();
+    } else {
+      this.#open();
+    }
   }
 
   /** The link's status. */
   get status(): LinkStatus {
     return this.#status;
+  }
+
+  /** The current session (after refreshes), or null when connected with a bare token. */
+  get session(): Session | null {
+    return this.#session;
   }
 
   /** on registers fn for events named type and returns a function that removes it. */
@@ -510,15 +614,40 @@ export class Client {
     this.#open();
   }
 
+  /**
+   * refreshNow refreshes the session at once (it is also done by itself before the access token
+   * expires) and moves the link to the new token. Resolves false when there is nothing to
+   * refresh with or the refresh failed.
+   */
+  refreshNow(): Promise<boolean> {
+    return this.#refreshNow();
+  }
+
+  /**
+   * useSession adopts a newer session of the same login (for example one another tab refreshed
+   * and stored): the link moves to its token without losing an event, and the next refresh is
+   * timed by it.
+   */
+  useSession(s: Session): void {
+    if (this.#closed || !s?.token || s.token === this.#token) return;
+    this.#adopt(s);
+  }
+
   /** close ends the link for good: no reconnect, pending commands fail with LinkError "closed". */
   close(): void {
+    this.#end("closed");
+  }
+
+  // -- internals --
+
+  #end(reason: string, closeCode?: number): void {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#refreshTimer);
     this.#stopBeat();
-    const ws = this.#ws;
-    this.#ws = null;
-    if (ws) {
+    for (const ws of [this.#ws, this.#next, ...this.#retiring]) {
+      if (!ws) continue;
       this.#detach(ws);
       try {
         ws.close(1000, "client closed");
@@ -526,11 +655,11 @@ export class Client {
         /* already closing */
       }
     }
+    this.#ws = this.#next = null;
+    this.#retiring.clear();
     this.#failPending("closed", "the client was closed");
-    this.#setStatus({ status: "closed", reason: "closed" });
+    this.#setStatus(closeCode === undefined ? { status: "closed", reason } : { status: "closed", reason, closeCode });
   }
-
-  // -- internals --
 
   #emit<K extends keyof ClientEvents>(type: K, ev: ClientEvents[K]): void {
     for (const fn of [...(this.#handlers.get(type) ?? [])]) {
@@ -581,9 +710,15 @@ export class Client {
       this.#setStatus({ status: "open", recovered, downSince });
       this.#armBeat();
     };
+    this.#wire(ws);
+  }
+
+  /** wire handles the messages and the close of ws, the current socket or a retiring one. */
+  #wire(ws: WebSocket): void {
     ws.onmessage = (e: MessageEvent) => {
-      if (this.#ws !== ws) return;
-      this.#armBeat();
+      const current = this.#ws === ws;
+      if (!current && !this.#retiring.has(ws)) return;
+      if (current) this.#armBeat();
       let msg: any;
       try {
         msg = JSON.parse(typeof e.data === "string" ? e.data : "");
@@ -591,8 +726,13 @@ export class Client {
         return;
       }
       this.#handle(msg);
+      if (!current) this.#retireIfIdle(ws);
     };
     ws.onclose = (e: CloseEvent) => {
+      if (this.#retiring.delete(ws)) {
+        this.#failPending("lost", "the link dropped before the reply; the command may or may not have been carried out", ws);
+        return;
+      }
       if (this.#ws !== ws) return;
       this.#onDown(e.code, e.reason);
     };
@@ -617,29 +757,43 @@ export class Client {
       /* not open yet */
     }
     this.#stopBeat();
-    this.#failPending("lost", "the link dropped before the reply; the command may or may not have been carried out");
+    this.#failPending("lost", "the link dropped before the reply; the command may or may not have been carried out", ws);
     void code;
   }
 
   #onDown(code: number, reason: string): void {
     const wasOpen = this.#opened;
+    const ws = this.#ws;
     this.#ws = null;
     this.#stopBeat();
-    this.#failPending("lost", "the link dropped before the reply; the command may or may not have been carried out");
-    if (code === 4001) {
-      this.#closed = true;
-      this.#setStatus({ status: "closed", reason: "token_expired", closeCode: code });
+    if (ws) this.#failPending("lost", "the link dropped before the reply; the command may or may not have been carried out", ws);
+    if (code === 4002) {
+      // The session ended on the server (logout, removed user): signing in again is the way back.
+      this.#end("signed_out", code);
       return;
+    }
+    if (code === 4001) {
+      // The access token expired before a refresh replaced it (a suspended laptop): refresh
+      // before the next attempt, which resumes after lastSeq.
+      if (!this.#refresher) {
+        this.#end("token_expired", code);
+        return;
+      }
+      this.#tokenExpired = true;
     }
     if (code === 4008) this.#needResync = true; // too far behind: start again from a snapshot
     void reason;
-    if (!wasOpen) {
+    if (!wasOpen && code !== 4001) {
       // A refused upgrade shows no HTTP status to JavaScript: ask /v1/me whether the token is good.
       void this.#checkToken().then((ok) => {
         if (this.#closed || this.#ws) return; // closed, or reconnect() started a new socket
         if (!ok) {
-          this.#closed = true;
-          this.#setStatus({ status: "closed", reason: "unauthorized", closeCode: code });
+          if (this.#refresher) {
+            this.#tokenExpired = true;
+            this.#scheduleRetry(code);
+            return;
+          }
+          this.#end("unauthorized", code);
           return;
         }
         this.#scheduleRetry(code);
@@ -663,11 +817,146 @@ export class Client {
     if (!this.#downSince) this.#downSince = new Date();
     const b = this.#backoff;
     const base = Math.min(b.maxMs, b.initialMs * Math.pow(b.factor, this.#attempt));
-    const delay = Math.max(0, Math.round(base * (1 - b.jitter + Math.random() * 2 * b.jitter)));
+    const delay = this.#tokenExpired && this.#attempt === 0 ? 0 : Math.max(0, Math.round(base * (1 - b.jitter + Math.random() * 2 * b.jitter)));
     this.#attempt++;
     this.#setStatus({ status: "reconnecting", retryInMs: delay, downSince: this.#downSince, closeCode: code });
     clearTimeout(this.#retryTimer);
-    this.#retryTimer = setTimeout(() => this.#open(), delay);
+    this.#retryTimer = setTimeout(() => this.#retry(), delay);
+  }
+
+  /** retry opens the next socket, after a refresh when the token is known to be expired. */
+  #retry(): void {
+    if (this.#closed || this.#ws) return;
+    if (!this.#tokenExpired) {
+      this.#open();
+      return;
+    }
+    void this.#refreshNow().then((ok) => {
+      if (this.#closed || this.#ws) return;
+      if (ok) this.#open();
+      else this.#scheduleRetry(undefined);
+    });
+  }
+
+  // ---- tokens ----
+
+  /** refreshDelay is when to refresh s: at three quarters of its access token's lifetime. */
+  #refreshDelay(s: Session): number {
+    const now = Date.now();
+    let due: number;
+    if (s.expires_in !== undefined && s.received_at !== undefined) due = s.received_at + 0.75 * s.expires_in * 1000;
+    else due = now + 0.75 * (Date.parse(s.expires_at) - now);
+    if (!isFinite(due)) due = now + 60_000;
+    return Math.min(2 ** 31 - 1, Math.max(5_000, due - now));
+  }
+
+  #scheduleRefresh(delay?: number): void {
+    clearTimeout(this.#refreshTimer);
+    const s = this.#session;
+    if (!s || !this.#refresher || this.#closed) return;
+    this.#refreshTimer = setTimeout(() => void this.#refreshNow(), delay ?? this.#refreshDelay(s));
+  }
+
+  #refreshNow(): Promise<boolean> {
+    if (this.#refreshing) return this.#refreshing;
+    const cur = this.#session;
+    const refresher = this.#refresher;
+    if (!cur || !refresher || this.#closed) return Promise.resolve(false);
+    const p = (async () => {
+      try {
+        const next = await refresher(cur);
+        if (this.#closed) return false;
+        this.#refreshFailures = 0;
+        if (next.token !== this.#token) this.#adopt(next);
+        else this.#scheduleRefresh();
+        return true;
+      } catch (err) {
+        if (this.#closed) return false;
+        if (err instanceof CallbridgeError && err.code === "unauthorized") {
+          this.#end("signed_out");
+          return false;
+        }
+        // The server is unreachable or busy: try again soon, the token is still good a while.
+        this.#refreshFailures++;
+        this.#scheduleRefresh(Math.min(30_000, 1_000 * 2 ** this.#refreshFailures));
+        return false;
+      }
+    })();
+    this.#refreshing = p;
+    void p.finally(() => {
+      if (this.#refreshing === p) this.#refreshing = null;
+    });
+    return p;
+  }
+
+  /** adopt takes s as the session: its token for the next sockets, a refresh timed by it, and a
+   * move of the open link to it. */
+  #adopt(s: Session): void {
+    this.#session = s;
+    this.#token = s.token;
+    this.#tokenExpired = false;
+    this.#scheduleRefresh();
+    this.#emit("session", s);
+    this.#swap();
+  }
+
+  /**
+   * swap moves an open link to the current token, make-before-break: a second socket resumes
+   * after lastSeq, and once it is open it becomes the link; the old one stays until the replies
+   * to its commands are in. Events arriving on both are delivered once, in order (by seq).
+   * When the link is not open, the next attempt uses the new token anyway.
+   */
+  #swap(): void {
+    const old = this.#ws;
+    if (this.#closed || !old || !this.#opened) return;
+    if (this.#next) {
+      this.#detach(this.#next);
+      try {
+        this.#next.close(1000, "superseded");
+      } catch {
+        /* not open yet */
+      }
+    }
+    let ws: WebSocket;
+    try {
+      ws = new this.#WS(this.#wsURL());
+    } catch {
+      this.#next = null;
+      return;
+    }
+    this.#next = ws;
+    ws.onopen = () => {
+      if (this.#next !== ws || this.#closed) return;
+      this.#next = null;
+      const prev = this.#ws;
+      this.#ws = ws;
+      this.#opened = true;
+      this.#wire(ws);
+      this.#armBeat();
+      if (prev) {
+        this.#retiring.add(prev);
+        this.#retireIfIdle(prev);
+      }
+    };
+    ws.onclose = () => {
+      // It did not open: the old socket goes on until its own token expires (4001 → refresh).
+      if (this.#next === ws) this.#next = null;
+    };
+    ws.onerror = () => {
+      /* onclose follows */
+    };
+  }
+
+  /** retireIfIdle closes a replaced socket once no command waits for a reply on it. */
+  #retireIfIdle(ws: WebSocket): void {
+    for (const p of this.#pending.values()) if (p.ws === ws) return;
+    this.#retiring.delete(ws);
+    this.#detach(ws);
+    try {
+      ws.close(1000, "token refreshed");
+    } catch {
+      /* closing */
+    }
   }
 
   // Heartbeat: any message from the server shows life. After heartbeatMs of silence we ping;
@@ -703,9 +992,13 @@ export class Client {
     if (params !== undefined) msg.params = params;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        if (this.#pending.delete(id)) reject(new LinkError(cmd, "timeout", `no reply to ${cmd} within ${Math.round(timeoutMs / 1000)} s`));
+        const p = this.#pending.get(id);
+        if (!p) return;
+        this.#pending.delete(id);
+        reject(new LinkError(cmd, "timeout", `no reply to ${cmd} within ${Math.round(timeoutMs / 1000)} s`));
+        if (this.#retiring.has(p.ws)) this.#retireIfIdle(p.ws);
       }, timeoutMs);
-      this.#pending.set(id, { cmd, resolve, reject, timer });
+      this.#pending.set(id, { cmd, resolve, reject, timer, ws });
       try {
         ws.send(JSON.stringify(msg));
       } catch {
@@ -716,10 +1009,11 @@ export class Client {
     });
   }
 
-  #failPending(reason: LinkError["reason"], message: string): void {
-    const all = [...this.#pending.values()];
-    this.#pending.clear();
-    for (const p of all) {
+  /** failPending fails the commands waiting on ws (all of them without ws). */
+  #failPending(reason: LinkError["reason"], message: string, ws?: WebSocket): void {
+    for (const [id, p] of [...this.#pending]) {
+      if (ws && p.ws !== ws) continue;
+      this.#pending.delete(id);
       clearTimeout(p.timer);
       p.reject(new LinkError(p.cmd, reason, message));
     }
