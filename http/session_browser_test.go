@@ -11,6 +11,7 @@ import (
 
 	"github.com/callbridge/callbridge"
 	cbhttp "github.com/callbridge/callbridge/http"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // waitWithin polls the boolean expression cond in the page until it holds, for at most d.
@@ -45,10 +46,7 @@ func pageSeqs(t *testing.T, b *browser) []uint64 {
 // link to a new socket resumed after the last seq while the old one finishes the command it
 // carries, and delivers every event once and in order, without the link going down.
 func TestSDKRefreshMovesTheSocketWithoutLosingEvents(t *testing.T) {
-	bin := findChromium()
-	if bin == "" {
-		t.Skip("no chromium on PATH")
-	}
+	bin := testenv.RequireChromium(t)
 	t.Parallel()
 	const ttl = 16 * time.Second // the SDK refreshes 12 s after login
 	h := newServer(t, func(c *cbhttp.Config) { c.TokenTTL = ttl })
@@ -133,10 +131,7 @@ func TestSDKRefreshMovesTheSocketWithoutLosingEvents(t *testing.T) {
 // TestSignOutEndsTheSessionOnTheServer (issue 10, item 3): the bar's "Sign out" logs out on the
 // server, so the token stops working and every socket of the session closes with 4002.
 func TestSignOutEndsTheSessionOnTheServer(t *testing.T) {
-	bin := findChromium()
-	if bin == "" {
-		t.Skip("no chromium on PATH")
-	}
+	bin := testenv.RequireChromium(t)
 	t.Parallel()
 	h := newServer(t)
 	const sr = `document.querySelector("callbridge-bar").shadowRoot`
