@@ -15,6 +15,7 @@ import (
 	"github.com/callbridge/callbridge/asterisk"
 	"github.com/callbridge/callbridge/asterisk/ami"
 	"github.com/callbridge/callbridge/capture"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // recorder collects what a Driver emits and the frames it writes.
@@ -89,7 +90,7 @@ func withoutID(m ami.Message) ami.Message {
 // waitFor waits until ok accepts the events emitted so far.
 func (r *recorder) waitFor(t testing.TB, what string, ok func([]callbridge.SwitchEvent) bool) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(testenv.Patience)
 	for {
 		if ok(r.events()) {
 			return
@@ -158,7 +159,7 @@ func startDriverAt(t *testing.T, speed float64, scripts ...capture.Script) *harn
 			if err != nil && !errors.Is(err, context.Canceled) {
 				t.Errorf("Run: %v", err)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(testenv.Patience):
 			t.Errorf("Run did not return")
 		}
 	})
@@ -171,10 +172,10 @@ func (h *harness) played(t *testing.T, n int) {
 	h.rec.waitFor(t, "link_up", has(callbridge.SwitchLinkUp, "", n+1))
 	select {
 	case <-h.srv.Played(n):
-	case <-time.After(10 * time.Second):
+	case <-time.After(testenv.Patience):
 		t.Fatalf("connection %d did not play its script", n)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
 	if err := h.drv.Sync(ctx); err != nil {
 		t.Fatalf("Sync: %v", err)
@@ -300,7 +301,7 @@ func TestDriverBadLogin(t *testing.T) {
 			t.Fatal(err)
 		}
 		drv := asterisk.New(asterisk.Config{Addr: srv.Addr(), Username: "cti", Secret: "wrong-secret"})
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 		var evs []callbridge.SwitchEvent
 		err := drv.Run(ctx, func(e callbridge.SwitchEvent) { evs = append(evs, e) })
 		cancel()

@@ -6,12 +6,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/asterisk"
 	"github.com/callbridge/callbridge/asterisk/ami"
 	"github.com/callbridge/callbridge/capture"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // cut returns the recording up to (not including) t_ms until, plus the recording client's
@@ -45,7 +45,7 @@ func cut(t *testing.T, name string, until int64, keep ...string) (capture.Script
 
 func do(t *testing.T, h *harness, cmd callbridge.SwitchCommand) error {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
 	return h.drv.Execute(ctx, cmd)
 }

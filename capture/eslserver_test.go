@@ -13,6 +13,7 @@ import (
 	"github.com/callbridge/callbridge/capture"
 	"github.com/callbridge/callbridge/freeswitch/esl"
 	"github.com/callbridge/callbridge/internal/fixtures"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 func eslRecording(t testing.TB, name string) []capture.Record {
@@ -48,7 +49,7 @@ func dialESL(t *testing.T, addr string) *eslClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
-	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = nc.SetDeadline(time.Now().Add(testenv.Patience))
 	return &eslClient{t: t, nc: nc, rd: esl.NewReader(nc)}
 }
 
@@ -135,19 +136,31 @@ func TestESLReplayEventStream(t *testing.T) {
 }
 
 // TestESLReplayNoEventsBeforeSubscription: until the client subscribes, only replies come.
+// The server plays as fast as it can (speed 0), so events played too early would be on the
+// wire before the reply to a later command: every frame up to that reply is a reply.
 func TestESLReplayNoEventsBeforeSubscription(t *testing.T) {
 	srv := startESL(t, []capture.Script{{Records: eslRecording(t, "fs-hold")}}, capture.ServerOptions{})
 	c := dialESL(t, srv.Addr())
 	c.frame()
-	c.reply("auth ClueCon")
-	r := c.reply("api show channels as json")
+	onlyReply := func(cmd string) esl.Reply {
+		t.Helper()
+		c.send(cmd)
+		f := c.frame()
+		if !f.IsReply() {
+			t.Fatalf("%q before the client subscribed, waiting for the reply to %q", f.ContentType(), cmd)
+		}
+		return esl.Reply{Frame: f}
+	}
+	onlyReply("auth ClueCon")
+	r := onlyReply("api show channels as json")
 	if r.Text() != `{"row_count":0}`+"\n" {
 		t.Fatalf("empty show channels %q", r.Text())
 	}
+	onlyReply("api status")
 	select {
 	case <-srv.Played(0):
 		t.Fatal("played before the client subscribed")
-	case <-time.After(50 * time.Millisecond):
+	default:
 	}
 }
 

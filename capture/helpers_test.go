@@ -12,6 +12,7 @@ import (
 	"github.com/callbridge/callbridge/asterisk/ami"
 	"github.com/callbridge/callbridge/capture"
 	"github.com/callbridge/callbridge/internal/fixtures"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 func loadFixture(t testing.TB, name string) []capture.Record {
@@ -52,7 +53,7 @@ func dialRaw(t *testing.T, addr string) *rawClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
-	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = nc.SetDeadline(time.Now().Add(testenv.Patience))
 	return &rawClient{t: t, nc: nc, rd: ami.NewReader(nc)}
 }
 
@@ -103,7 +104,7 @@ func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-ch:
-	case <-time.After(10 * time.Second):
+	case <-time.After(testenv.Patience):
 		t.Fatalf("%s: not closed", what)
 	}
 }

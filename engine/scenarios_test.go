@@ -8,10 +8,12 @@ import (
 	"github.com/callbridge/callbridge"
 )
 
-// TestRecordedScenarios feeds the switch events a driver produces for the scenarios recorded
-// from Asterisk 22 (shared/fixtures/asterisk-22, named after the files) and checks the
-// complete domain event sequence and where the agents end up.
-func TestRecordedScenarios(t *testing.T) {
+// TestHandWrittenSwitchStories feeds switch events written by hand — what the Asterisk driver
+// makes of the scenarios recorded from Asterisk 22 (shared/fixtures/asterisk-22, each case
+// named after its file) — and checks the complete domain event sequence and where the agents
+// end up. No recording is read here: the recordings themselves go through the real drivers
+// and this engine in pbxtest and in cmd/callbridge's replay tests.
+func TestHandWrittenSwitchStories(t *testing.T) {
 	const (
 		delivered   = callbridge.EventCallDelivered
 		established = callbridge.EventCallEstablished

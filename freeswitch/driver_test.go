@@ -14,6 +14,7 @@ import (
 	"github.com/callbridge/callbridge/capture"
 	"github.com/callbridge/callbridge/freeswitch"
 	"github.com/callbridge/callbridge/freeswitch/esl"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // recorder collects what a Driver emits and the commands it writes.
@@ -96,10 +97,10 @@ func (r *running) sync(t *testing.T, conn int) {
 	case <-r.srv.Played(conn):
 	case err := <-r.done:
 		t.Fatalf("driver stopped: %v", err)
-	case <-time.After(20 * time.Second):
+	case <-time.After(testenv.Patience):
 		t.Fatal("recording not played")
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testenv.Patience)
 	for {
 		err := r.drv.Sync(context.Background())
 		if err == nil {
@@ -248,7 +249,7 @@ func TestDriverBadAuth(t *testing.T) {
 	}
 	defer srv.Close()
 	drv := freeswitch.New(freeswitch.Config{Addr: srv.Addr(), Password: "WrongPassword"})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
 	err := drv.Run(ctx, func(callbridge.SwitchEvent) {})
 	if !errors.Is(err, esl.ErrAuthFailed) {

@@ -4,11 +4,11 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/capture"
 	"github.com/callbridge/callbridge/freeswitch"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // Call A of fs-resync: the caller's leg names the call; 1001 is on it with its agent leg.
@@ -175,9 +175,7 @@ func TestExecuteSwitchRejects(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- drv.Run(ctx, func(callbridge.SwitchEvent) {}) }()
 	defer func() { cancel(); <-done }()
-	for drv.Sync(ctx) != nil {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, "the driver to be in sync", func() bool { return drv.Sync(ctx) == nil })
 	err := drv.Execute(ctx, callbridge.SwitchCommand{Type: callbridge.SwitchSetMemberState, Device: "1001", Action: callbridge.MemberAdd})
 	if callbridge.ErrorCode(err) != callbridge.ESwitchRejected || !strings.Contains(callbridge.ErrorMessage(err), "Invalid Agent Status!") {
 		t.Fatalf("err = %v, want switch_rejected with the switch's text", err)

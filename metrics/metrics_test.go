@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/metrics"
 )
@@ -91,14 +93,37 @@ func TestModelGauges(t *testing.T) {
 	}
 }
 
-// TestNilMetricsCountNothing: parts built without metrics call the same methods.
+// TestNilMetricsCountNothing: parts built without metrics call the same methods on a nil
+// *Metrics, which counts nothing anywhere: a Metrics made beside it still shows zero, and
+// Prometheus's global registry holds nothing of callbridge's (there is no global state to
+// fall back to).
 func TestNilMetricsCountNothing(t *testing.T) {
+	beside := metrics.New()
 	var m *metrics.Metrics
 	m.Event(callbridge.EventCallDelivered)
 	m.EventLogError()
 	m.Command(callbridge.CmdAnswerCall, nil)
 	m.WebSocketOpened()
+	m.WebSocketOpened()
 	m.WebSocketClosed()
 	m.WebhookDelivery("delivered")
-	m.WatchModel(&model{})
+	m.WatchModel(&model{calls: 7, agents: map[callbridge.AgentState]int{callbridge.AgentReady: 3}})
+
+	text := scrape(t, beside)
+	wantLines(t, text, `callbridge_event_log_errors_total 0`, `callbridge_websocket_connections 0`)
+	for _, counted := range []string{"callbridge_events_total{", "callbridge_commands_total{", "callbridge_webhook_deliveries_total{",
+		"callbridge_switch_up", "callbridge_calls_active", "callbridge_agents{"} {
+		if strings.Contains(text, counted) {
+			t.Errorf("%s… in a Metrics that counted nothing:\n%s", counted, text)
+		}
+	}
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if strings.HasPrefix(f.GetName(), "callbridge_") {
+			t.Errorf("the global registry holds %s", f.GetName())
+		}
+	}
 }

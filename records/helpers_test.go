@@ -14,6 +14,7 @@ import (
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/engine"
+	"github.com/callbridge/callbridge/internal/testenv"
 	cbnats "github.com/callbridge/callbridge/nats"
 	"github.com/callbridge/callbridge/records"
 	"github.com/callbridge/callbridge/sim"
@@ -21,7 +22,7 @@ import (
 )
 
 // waitTimeout bounds every wait; tests poll for a state, they never sleep to pass.
-const waitTimeout = 15 * time.Second
+const waitTimeout = testenv.Patience
 
 // t0 is the fake clock's start (a whole second: stored times are exact).
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)

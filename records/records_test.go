@@ -6,9 +6,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // TestRecordOfAFullCall drives one inbound call through the simulated switch and the engine on
@@ -231,7 +231,7 @@ func TestNextStateRequestKeepsThePeriod(t *testing.T) {
 	w.waitRecord(id, "complete", func(r callbridge.CallRecord) bool { return r.Complete })
 
 	var got []string
-	for range 100 {
+	testenv.Eventually(t, "alice's not_ready period", func() bool {
 		states, _, err := w.store.AgentStates(context.Background(), "acme", callbridge.AgentStateFilter{Agent: "alice"})
 		if err != nil {
 			t.Fatal(err)
@@ -240,11 +240,8 @@ func TestNextStateRequestKeepsThePeriod(t *testing.T) {
 		for i := len(states) - 1; i >= 0; i-- {
 			got = append(got, fmt.Sprintf("%s:%s@%d", states[i].State, states[i].Reason, int(states[i].StartedAt.Sub(t0).Seconds())))
 		}
-		if len(got) > 0 && strings.HasPrefix(got[len(got)-1], "not_ready") {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(got) > 0 && strings.HasPrefix(got[len(got)-1], "not_ready")
+	})
 	want := []string{"ready:@0", "busy:@13", "working_after_call:@50", "not_ready:break@60"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("alice's states\n got %v\nwant %v", got, want)

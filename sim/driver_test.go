@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/internal/testenv"
 	"github.com/callbridge/callbridge/sim"
 )
 
@@ -64,7 +65,7 @@ func (c *collector) fail(err error) {
 // wait polls until f matches an event, for up to 5 s.
 func (c *collector) wait(f func(callbridge.SwitchEvent) bool) callbridge.SwitchEvent {
 	c.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testenv.Patience)
 	for time.Now().Before(deadline) {
 		c.mu.Lock()
 		for _, ev := range c.events {
@@ -80,7 +81,7 @@ func (c *collector) wait(f func(callbridge.SwitchEvent) bool) callbridge.SwitchE
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	c.t.Fatal("no matching event within 5 s")
+	c.t.Fatalf("no matching event within %s", testenv.Patience)
 	return callbridge.SwitchEvent{}
 }
 
@@ -137,23 +138,22 @@ func TestDriverRunsInRealTime(t *testing.T) {
 	col.wait(isEvent(callbridge.SwitchConnected, "", "2001"))
 
 	// Sync: once it returns, the events of a command have been emitted.
-	for i := range 20 {
+	testenv.Eventually(t, "1003 free for another make_call", func() bool {
 		err := d.Execute(ctx, callbridge.SwitchCommand{Type: callbridge.SwitchMakeCall, Tenant: "acme", Device: "1003",
 			To: "15557654321", CorrelationID: "c2c-sync"})
 		if callbridge.ErrorCode(err) == callbridge.EConflict { // 1003 still on the previous call
-			time.Sleep(20 * time.Millisecond)
-			continue
+			return false
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := d.Sync(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if !col.has(func(ev callbridge.SwitchEvent) bool { return ev.CorrelationID == "c2c-sync" }) {
-			t.Fatalf("after Sync the call_started of make_call is not emitted (try %d)", i)
-		}
-		break
+		return true
+	})
+	if err := d.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !col.has(func(ev callbridge.SwitchEvent) bool { return ev.CorrelationID == "c2c-sync" }) {
+		t.Fatal("after Sync the call_started of make_call is not emitted")
 	}
 	id, err := d.InjectCall(ctx, "globex", "+15551230002", "", map[string]string{"IVR_REASON": "sales"})
 	if err != nil {

@@ -15,11 +15,12 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/internal/testenv"
 	"github.com/callbridge/callbridge/sqlite"
 	"github.com/callbridge/callbridge/webhook"
 )
 
-const waitTimeout = 15 * time.Second
+const waitTimeout = testenv.Patience
 
 // receipt is one request a test receiver got.
 type receipt struct {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge/internal/redial"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 var errClosed = errors.New("fake: closed")
@@ -95,7 +96,7 @@ func run(t *testing.T, l *redial.Loop[*fakeConn, string]) (stop func() error) {
 			cancel()
 			select {
 			case err = <-done:
-			case <-time.After(5 * time.Second):
+			case <-time.After(testenv.Patience):
 				t.Fatal("Run did not return after cancel")
 			}
 		})
@@ -107,13 +108,7 @@ func run(t *testing.T, l *redial.Loop[*fakeConn, string]) (stop func() error) {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, what, cond)
 }
 
 // Every connection ends right after OnConnect; the loop reconnects with growing, jittered
