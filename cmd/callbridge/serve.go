@@ -166,6 +166,12 @@ func (m *Main) Open(ctx context.Context) error {
 	if _, err := pbxKind(m.PBX); err != nil {
 		return err
 	}
+	// Then the data directory, before the store, NATS or the listener touch it.
+	lock, err := lockDataDir(m.DataDir)
+	if err != nil {
+		return err
+	}
+	m.closers = append(m.closers, lock.release) // closers run in reverse: released last
 	if m.Logger == nil {
 		lg, err := m.logger()
 		if err != nil {
@@ -174,9 +180,6 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Logger = lg
 	}
 	lg := m.Logger
-	if err := os.MkdirAll(m.DataDir, 0o750); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
 
 	// Store and provisioning.
 	store, err := m.openStore(ctx, lg) // --db (crm.go)
@@ -365,6 +368,7 @@ func (m *Main) Close() error {
 			<-m.nodeErr
 			m.nodeErr = nil // a second Close does not wait again
 		}
+		m.cancel, m.nodeErr = nil, nil // a second Close returns at once
 	}
 	for i := len(m.closers) - 1; i >= 0; i-- {
 		m.closers[i]()
