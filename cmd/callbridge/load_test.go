@@ -172,7 +172,7 @@ func runLoad(tb testing.TB, lc loadCase) loadResult {
 	m.DataDir = filepath.Join(dir, "data")
 	m.ProvisionFile = prov
 	m.bcryptCost = bcrypt.MinCost // the provisioning's hashes (writeLoadProvisioning)
-	m.SimInterval = 0 // no calls until every agent is ready
+	m.SimInterval = 0             // no calls until every agent is ready
 	m.Logger = slog.New(problems)
 	m.newSim = func(cfg sim.Config, lg *slog.Logger) callbridge.Driver {
 		cfg.MembersLoggedIn = true
