@@ -221,6 +221,9 @@ func (e *Engine) onMemberState(ev callbridge.SwitchEvent) {
 	before := maps.Clone(a.members)
 	unpaused := false // a paused membership became unpaused
 	set := func(q callbridge.QueueName) {
+		if !e.roomForMember(a, q) {
+			return // MaxMemberships (limits.go)
+		}
 		if old, ok := a.members[q]; ok && old.paused && !m.paused {
 			unpaused = true
 		}
@@ -377,7 +380,9 @@ func (e *Engine) applyMemberCommand(a *agent, sc callbridge.SwitchCommand) {
 	switch sc.Action {
 	case callbridge.MemberAdd:
 		for _, q := range sc.Queues {
-			a.members[q] = m
+			if e.roomForMember(a, q) {
+				a.members[q] = m
+			}
 		}
 	case callbridge.MemberPause:
 		for _, q := range qs {

@@ -196,18 +196,18 @@ func (e *Engine) adoptFrom(c *call, named callbridge.TenantID, d callbridge.Devi
 	}
 }
 
-// mergeSwitchData merges switch variables into c; with del an empty value deletes the key,
-// else empty values are skipped. It reports whether the data changed.
+// mergeSwitchData merges switch variables into c, cut to the limits (limits.go); with del
+// an empty value deletes the key, else empty values are skipped. It reports whether the data
+// changed.
 func (e *Engine) mergeSwitchData(c *call, data map[string]string, del bool) bool {
 	t := e.dir.tenants[c.m.Tenant]
-	changed := false
+	kept := make(map[string]string, len(data))
 	for k, v := range data {
-		if !t.keep(k) {
-			continue
+		if t.keep(k) {
+			kept[k] = v
 		}
-		changed = c.setData(k, v, del) || changed
 	}
-	return changed
+	return e.mergeCapped(c, kept, "switch variables", func(k, v string) bool { return c.setData(k, v, del) })
 }
 
 // setData sets (or with del and an empty v deletes) one key of c's attached data.
@@ -228,13 +228,10 @@ func (c *call) setData(k, v string, del bool) bool {
 }
 
 // mergeDeskData merges attached data from a command (validated: tokens, no CR/LF/NUL); an
-// empty value deletes the key.
+// empty value deletes the key. Plan refused data over the limits, but the call may have grown
+// since: what no longer fits is cut (limits.go).
 func (e *Engine) mergeDeskData(c *call, data map[string]string) bool {
-	changed := false
-	for _, k := range sortedKeys(data, compareString) {
-		changed = c.setData(k, data[k], true) || changed
-	}
-	return changed
+	return e.mergeCapped(c, data, "command data", func(k, v string) bool { return c.setData(k, v, true) })
 }
 
 func compareString(a, b string) int {

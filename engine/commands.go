@@ -93,8 +93,10 @@ func (e *Engine) need(t callbridge.SwitchCommandType) error {
 //
 //   - invalid: unknown command or state, missing field (agent, call_id, to, reason), a
 //     target that fails callbridge.CheckDialTarget (CR/LF/NUL, dial-string metacharacters),
-//     attached_data with more than 64 keys, a key that is not a token or starts with CTI_, a
-//     value with CR/LF/NUL or longer than 1024 bytes, a not_ready reason that is not one of the tenant's ReasonCodes
+//     attached_data with more than 64 keys, a key that is not a token or starts with CTI_ or
+//     is TruncatedKey, a value with CR/LF/NUL or longer than 1024 bytes, data that would take
+//     the call (for make_call the new call, for consultation_call the consultation) past a
+//     limit of its attached data (limits.go), a not_ready reason that is not one of the tenant's ReasonCodes
 //     (or desktop_lost / device_unavailable), a request for busy or working_after_call, a
 //     transfer or call to the agent's own device;
 //   - forbidden: a role other than agent/supervisor/admin; an agent acting on a call their

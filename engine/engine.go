@@ -41,6 +41,15 @@ type Config struct {
 	// HeartbeatTimeout, when positive, counts a desktop as gone once it has not been heard
 	// from (DesktopHeartbeat) for that long, even if it never detached.
 	HeartbeatTimeout time.Duration
+
+	// Limits of one call's attached data (see limits.go; 0: the default): keys per call
+	// (DefaultMaxDataKeys, 64), bytes per key (64), bytes per value (4096), bytes of keys and
+	// values together (32768). Commands that would pass one are refused; switch variables are
+	// cut to them.
+	MaxDataKeys, MaxDataKeyBytes, MaxDataValueBytes, MaxDataBytes int
+	// MaxConnections bounds the parties of one call (0: DefaultMaxConnections, 64) and
+	// MaxMemberships the queue memberships of one agent (0: DefaultMaxMemberships, 128).
+	MaxConnections, MaxMemberships int
 }
 
 // Output is what one input produces: domain events for the event log (in order) and switch
@@ -48,6 +57,9 @@ type Config struct {
 type Output struct {
 	Events   []callbridge.Event
 	Commands []callbridge.SwitchCommand
+	// Warnings: what the input brought that a limit kept out (limits.go); the runtime logs
+	// each one.
+	Warnings []Warning
 }
 
 // Engine is the state machine of one site. Create it with New. Not safe for concurrent use.
@@ -58,6 +70,7 @@ type Engine struct {
 	dir       *directory
 	grace     time.Duration
 	heartbeat time.Duration
+	lim       limits
 
 	calls    map[string]*call // by PBXCallID
 	byID     map[callbridge.CallID]*call
@@ -98,6 +111,7 @@ func New(cfg Config) (*Engine, error) {
 		dir:       dir,
 		grace:     max(cfg.DesktopGrace, 0),
 		heartbeat: max(cfg.HeartbeatTimeout, 0),
+		lim:       limitsOf(cfg),
 		calls:     map[string]*call{},
 		byID:      map[callbridge.CallID]*call{},
 		devCalls:  map[callbridge.DeviceID]map[string]struct{}{},

@@ -12,6 +12,9 @@ import (
 // documentation for what each type does).
 func (e *Engine) HandleSwitchEvent(ev callbridge.SwitchEvent) Output {
 	e.begin(ev.Time)
+	if !e.admit(&ev) {
+		return e.end() // an id over MaxFieldBytes (limits.go)
+	}
 	switch ev.Type {
 	case callbridge.SwitchCallStarted:
 		e.onCallStarted(ev)
@@ -220,6 +223,9 @@ func (e *Engine) onQueued(ev callbridge.SwitchEvent) {
 // In resync mode (a snapshot) events are only emitted for agents' connections, and a party
 // found held is reported established.
 func (e *Engine) transition(c *call, d callbridge.DeviceID, ext bool, target callbridge.ConnectionState, resync bool) {
+	if !e.roomFor(c, d) {
+		return // MaxConnections (limits.go)
+	}
 	prev := c.state(d)
 	ev := callbridge.EventType("")
 	switch target {
@@ -329,7 +335,7 @@ func (e *Engine) consultation(pbx string, c *call) *call {
 func (e *Engine) moveParties(q, c *call, skip callbridge.DeviceID) []callbridge.DeviceID {
 	var moved []callbridge.DeviceID
 	for _, cn := range slices.Clone(q.m.Connections) {
-		if cn.Device == skip || c.idx(cn.Device) >= 0 || !cn.State.Active() {
+		if cn.Device == skip || c.idx(cn.Device) >= 0 || !cn.State.Active() || !e.roomFor(c, cn.Device) {
 			continue
 		}
 		if q.answered[cn.Device] {
@@ -338,14 +344,24 @@ func (e *Engine) moveParties(q, c *call, skip callbridge.DeviceID) []callbridge.
 		e.setConn(c, cn.Device, cn.External, cn.State)
 		moved = append(moved, cn.Device)
 	}
-	// The attached data the consultation changed travels with the customer.
-	for _, k := range sortedKeys(q.own, compareString) {
-		if v, ok := q.m.AttachedData[k]; ok {
-			c.m.AttachedData[k] = v
-		} else {
-			delete(c.m.AttachedData, k)
-		}
+	// The attached data the consultation changed travels with the customer (within the
+	// limits: limits.go).
+	changes := map[string]string{}
+	for k := range q.own {
+		changes[k] = q.m.AttachedData[k] // "": deleted in the consultation
 	}
+	e.mergeCapped(c, changes, "consultation data", func(k, v string) bool {
+		old, ok := c.m.AttachedData[k]
+		switch {
+		case v == "" && ok:
+			delete(c.m.AttachedData, k)
+		case v == "" || old == v:
+			return false
+		default:
+			c.m.AttachedData[k] = v
+		}
+		return true
+	})
 	return moved
 }
 

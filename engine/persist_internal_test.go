@@ -22,6 +22,7 @@ var engineFields = map[string]string{
 	"dir":       "config: Config.Directory",
 	"grace":     "config: Config.DesktopGrace",
 	"heartbeat": "config: Config.HeartbeatTimeout",
+	"lim":       "config: Config.MaxData*, MaxConnections, MaxMemberships",
 	"now":       "state: now",
 	"calls":     "state: calls (TestStateCoversCallFields)",
 	"byID":      "index: rebuilt from calls",

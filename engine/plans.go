@@ -208,6 +208,8 @@ func checkData(data map[string]string) error {
 			return callbridge.Errorf(callbridge.EInvalid, "attached_data key %q is not 1-64 characters of [A-Za-z0-9_-]", k)
 		case strings.HasPrefix(k, "CTI_"):
 			return callbridge.Errorf(callbridge.EInvalid, "attached_data key %q is reserved (CTI_ names belong to callbridge)", k)
+		case k == TruncatedKey:
+			return callbridge.Errorf(callbridge.EInvalid, "attached_data key %q is reserved (callbridge sets it on data cut to the limits)", k)
 		case len(v) > 1024:
 			return callbridge.Errorf(callbridge.EInvalid, "attached_data %s is longer than 1024 bytes", k)
 		}
@@ -295,6 +297,9 @@ func (e *Engine) planSingleStepTransfer(t *tenantInfo, cmd callbridge.Command) (
 	if err != nil {
 		return Plan{}, err
 	}
+	if err := e.lim.checkCallData(c.m.ID, c.m.AttachedData, data); err != nil {
+		return Plan{}, err
+	}
 	return Plan{Commands: []callbridge.SwitchCommand{{
 		Type: callbridge.SwitchSingleStepTransfer, Tenant: t.id, PBXCallID: c.m.PBXCallID, Device: a.user.Device, To: to,
 	}}, data: data}, nil
@@ -314,6 +319,9 @@ func (e *Engine) reserveID(at time.Time) callbridge.CallID {
 func (e *Engine) planMakeCall(t *tenantInfo, cmd callbridge.Command) (Plan, error) {
 	data, err := e.dialChecks(cmd, callbridge.SwitchMakeCall)
 	if err != nil {
+		return Plan{}, err
+	}
+	if err := e.lim.checkCallData("", nil, data); err != nil {
 		return Plan{}, err
 	}
 	a, err := e.actor(t, cmd, true)
@@ -354,6 +362,10 @@ func (e *Engine) planConsultationCall(t *tenantInfo, cmd callbridge.Command) (Pl
 	}
 	if q := e.consultOf(c, a); q != nil {
 		return Plan{}, callbridge.Errorf(callbridge.EConflict, "consultation %s of call %s is already in progress", q.m.ID, c.m.ID)
+	}
+	// The consultation gets a copy of the call's data and the command's.
+	if err := e.lim.checkCallData("", c.m.AttachedData, data); err != nil {
+		return Plan{}, err
 	}
 	for _, r := range e.resv {
 		if r.consultOf == c.m.ID && r.device == a.user.Device {
@@ -448,6 +460,9 @@ func (e *Engine) planUpdateCallData(t *tenantInfo, cmd callbridge.Command) (Plan
 		return Plan{}, err
 	}
 	if _, err := e.owned(cmd, a, c, false); err != nil {
+		return Plan{}, err
+	}
+	if err := e.lim.checkCallData(c.m.ID, c.m.AttachedData, data); err != nil {
 		return Plan{}, err
 	}
 	return Plan{data: data}, nil

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -147,6 +148,10 @@ func (e *Engine) syncMembers(ms []callbridge.SnapshotMember) {
 		mm := member{paused: m.Paused}
 		if m.Paused {
 			mm.reason = m.Reason
+		}
+		if _, ok := set[m.Queue]; !ok && len(set) >= e.lim.memberships {
+			e.warn(nil, fmt.Sprintf("snapshot: device %s is a member of more than %d queues, the limit: queue %s is ignored", m.Device, e.lim.memberships, m.Queue))
+			continue
 		}
 		set[m.Queue] = mm
 		if key, ok := e.dir.devices[m.Device]; ok && m.Status != "" && m.Status != callbridge.DeviceUnknown {
