@@ -235,6 +235,11 @@ func (e *Engine) Agents(tenant callbridge.TenantID) []callbridge.Agent {
 	return out
 }
 
+// AgentKeys returns every agent of every tenant, sorted by tenant, then agent.
+func (e *Engine) AgentKeys() []callbridge.AgentKey {
+	return sortedKeys(e.agents, compareAgentKey)
+}
+
 // Counts returns the number of active calls and of agents per state, over every tenant
 // (metrics).
 func (e *Engine) Counts() (calls int, agents map[callbridge.AgentState]int) {

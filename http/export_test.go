@@ -1,13 +1,14 @@
 package http
 
-import "time"
+// BeatDesktops queues a heartbeat for every agent with a desktop now, as the sweeper does
+// every heartbeatEvery (tests trigger it to get a deterministic barrier).
+func (s *Server) BeatDesktops() { s.desktops.heartbeat() }
 
-// SetHeartbeatEvery sets the heartbeat throttle for a test and returns a function that
-// restores it.
-func SetHeartbeatEvery(d time.Duration) func() {
-	old := heartbeatEvery
-	heartbeatEvery = d
-	return func() { heartbeatEvery = old }
+// OpenSockets counts the server's open WebSockets.
+func (s *Server) OpenSockets() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
 }
 
 // SetCompare makes a server built from c check passwords with f instead of

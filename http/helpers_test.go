@@ -16,6 +16,7 @@ import (
 
 	"github.com/callbridge/callbridge"
 	cbhttp "github.com/callbridge/callbridge/http"
+	"github.com/callbridge/callbridge/hub"
 	"github.com/callbridge/callbridge/internal/testenv"
 	"github.com/coder/websocket"
 	"golang.org/x/crypto/bcrypt"
@@ -307,99 +308,99 @@ func (f *fakeCommander) nextCommand(t *testing.T) callbridge.Command {
 	}
 }
 
-// fakeLog is an in-memory event log with the EventLog contract: Subscribe delivers the
-// backlog after afterSeq, then live events, in order, one call at a time. Append delivers
-// synchronously, so once Append returns the event is in every matching connection's queue.
-type fakeLog struct {
-	mu     sync.Mutex
-	events []callbridge.WireEvent
-	routes []callbridge.Event // routing fields of events[i]
-	subs   map[*fakeSub]bool
-	afters []uint64 // afterSeq of every Subscribe, in order
+// testLog is an in-memory event log in front of a real hub.Hub: Append gives the event the
+// next sequence, keeps it (so the hub's Reader can serve positions older than a window) and
+// publishes it to the hub synchronously, so once Append returns the event is in every
+// matching socket's send queue.
+type testLog struct {
+	hub *hub.Hub
+
+	mu      sync.Mutex
+	msgs    []hub.Message
+	first   uint64 // the oldest sequence kept (1 until trim)
+	readErr error
+	reads   int
+	afters  []uint64 // afterSeq of every Subscribe, in order
 }
 
-var _ callbridge.EventLog = (*fakeLog)(nil)
-
-type fakeSub struct {
-	log    *fakeLog
-	filter callbridge.Filter
-	fn     func(callbridge.WireEvent)
-	stop   func() bool
+func newTestLog(cfg hub.Config) *testLog {
+	l := &testLog{first: 1}
+	cfg.Reader = l
+	cfg.OnSubscribe = func(_ hub.Key, after uint64) {
+		l.mu.Lock()
+		l.afters = append(l.afters, after)
+		l.mu.Unlock()
+	}
+	l.hub = hub.New(cfg)
+	l.hub.Start(0)
+	return l
 }
 
-func newFakeLog() *fakeLog { return &fakeLog{subs: make(map[*fakeSub]bool)} }
-
-func (l *fakeLog) Append(_ context.Context, ev callbridge.Event) (uint64, error) {
+func (l *testLog) Append(_ context.Context, ev callbridge.Event) (uint64, error) {
 	if ev.Tenant == "" {
 		return 0, callbridge.Errorf(callbridge.EInvalid, "event without tenant")
 	}
-	data, err := json.Marshal(ev.Data)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seq := uint64(len(l.msgs) + 1)
+	ev.Seq = seq
+	frame, err := json.Marshal(ev)
 	if err != nil {
 		return 0, err
 	}
+	agents := ev.Audience
+	if !ev.Type.IsCall() {
+		agents = []callbridge.AgentID{ev.Agent}
+	}
+	m := hub.Message{Seq: seq, Tenant: ev.Tenant, Agents: agents, Frame: frame}
+	l.msgs = append(l.msgs, m)
+	l.hub.Publish(m)
+	return seq, nil
+}
+
+// Read implements hub.Reader over the kept messages.
+func (l *testLog) Read(_ context.Context, after, upto uint64, fn func(hub.Message) error) (uint64, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	we := callbridge.WireEvent{Seq: uint64(len(l.events) + 1), Type: ev.Type, Time: ev.Time, Tenant: ev.Tenant, Data: data}
-	l.events = append(l.events, we)
-	l.routes = append(l.routes, ev)
-	for s := range l.subs {
-		if matches(s.filter, ev) {
-			s.fn(we)
+	l.reads++
+	msgs, first, err := slices.Clone(l.msgs), l.first, l.readErr
+	l.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	if after > uint64(len(msgs)) {
+		return first, hub.ErrAhead
+	}
+	for _, m := range msgs {
+		if m.Seq > after && m.Seq <= upto && m.Seq >= first {
+			if err := fn(m); err != nil {
+				return first, err
+			}
 		}
 	}
-	return we.Seq, nil
+	return first, nil
 }
 
-func (l *fakeLog) LastSeq(context.Context) (uint64, error) {
+// trim forgets every event before seq (as MaxAge would).
+func (l *testLog) trim(seq uint64) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return uint64(len(l.events)), nil
-}
-
-func (l *fakeLog) Subscribe(ctx context.Context, f callbridge.Filter, afterSeq uint64, fn func(callbridge.WireEvent)) (callbridge.Subscription, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i, we := range l.events {
-		if we.Seq > afterSeq && matches(f, l.routes[i]) {
-			fn(we)
-		}
-	}
-	l.afters = append(l.afters, afterSeq)
-	s := &fakeSub{log: l, filter: f, fn: fn}
-	l.subs[s] = true
-	s.stop = context.AfterFunc(ctx, s.Stop)
-	return s, nil
-}
-
-func (s *fakeSub) Stop() {
-	// s.stop is set under log.mu in Subscribe, and AfterFunc may call Stop at once.
-	s.log.mu.Lock()
-	stop := s.stop
-	delete(s.log.subs, s)
-	s.log.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
-}
-
-func (l *fakeLog) subscribers() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.subs)
+	l.first = seq
+	l.mu.Unlock()
 }
 
 // subscribedAfter returns the afterSeq of every Subscribe so far.
-func (l *fakeLog) subscribedAfter() []uint64 {
+func (l *testLog) subscribedAfter() []uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.afters)
 }
 
-func matches(f callbridge.Filter, ev callbridge.Event) bool {
-	if ev.Tenant != f.Tenant {
-		return false
-	}
-	return f.Agent == "" || ev.Agent == f.Agent || slices.Contains(ev.Audience, f.Agent)
+// subscribers counts the hub's live subscriptions.
+func (l *testLog) subscribers() int { return l.hub.Stats().Subscriptions }
+
+func (l *testLog) readCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reads
 }
 
 // callEvent is a call event about device 1001 of agent in tenant, for the log.
@@ -429,7 +430,7 @@ func callEvent(tenant callbridge.TenantID, agent callbridge.AgentID, call callbr
 }
 
 // append adds events to the log and returns their seqs.
-func (l *fakeLog) append(t *testing.T, evs ...callbridge.Event) []uint64 {
+func (l *testLog) append(t *testing.T, evs ...callbridge.Event) []uint64 {
 	t.Helper()
 	var seqs []uint64
 	for _, ev := range evs {
@@ -449,19 +450,28 @@ type harness struct {
 	url   string
 	cmd   *fakeCommander
 	store *fakeStore
-	log   *fakeLog
+	log   *testLog
 	clock *fakeClock
 }
 
 // newServer starts a gateway with fakes behind it; change sets more Config fields.
 func newServer(t *testing.T, change ...func(*cbhttp.Config)) *harness {
 	t.Helper()
-	h := &harness{cmd: newFakeCommander(), store: newFakeStore(t), log: newFakeLog(), clock: &fakeClock{now: t0}}
+	return newServerHub(t, hub.Config{}, change...)
+}
+
+// newServerHub is newServer with a hub configured by hcfg (its Reader is the test log).
+func newServerHub(t *testing.T, hcfg hub.Config, change ...func(*cbhttp.Config)) *harness {
+	t.Helper()
+	h := &harness{cmd: newFakeCommander(), store: newFakeStore(t), log: newTestLog(hcfg), clock: &fakeClock{now: t0}}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go h.log.hub.Run(ctx)
 	cfg := cbhttp.Config{
 		Addr:       "127.0.0.1:0",
 		Store:      h.store,
 		Sessions:   h.store,
-		Log:        h.log,
+		Hub:        h.log.hub,
 		Commander:  h.cmd,
 		Secret:     testSecret,
 		Now:        h.clock.Now,

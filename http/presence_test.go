@@ -86,46 +86,52 @@ func (p *presenceCommander) wait(t *testing.T, n int) []string {
 	}
 }
 
+// TestDesktopPresence: an agent's desktops are reported as one desktop of the gateway —
+// attached with the first connection, detached with the last — and heartbeats name every
+// agent with a desktop. Each "nothing was reported" step is proved by a barrier: a later
+// report, which the reporter sends strictly in order, arrives first.
 func TestDesktopPresence(t *testing.T) {
-	defer cbhttp.SetHeartbeatEvery(50 * time.Millisecond)()
+	t.Parallel()
 	h, pc := newPresenceServer(t)
 	c := h.connect(t, h.token(t, "alice"), "")
 	c.next() // snapshot
 	calls := pc.wait(t, 1)
-	desk := calls[0][len("attach acme/alice "):]
-	if calls[0] != "attach acme/alice "+desk || len(desk) < 8 {
+	desk := strings.TrimPrefix(calls[0], "attach acme/alice ")
+	if !strings.HasPrefix(calls[0], "attach acme/alice ") || len(desk) < 8 {
 		t.Fatalf("first call = %q", calls[0])
 	}
-	time.Sleep(60 * time.Millisecond)
-	c.send("p1", "ping", nil)
-	c.reply("p1")
-	calls = pc.wait(t, 2)
-	if calls[1] != "heartbeat acme/alice "+desk {
+	h.srv.BeatDesktops()
+	if calls = pc.wait(t, 2); calls[1] != "heartbeat acme/alice "+desk {
 		t.Fatalf("calls = %q", calls)
 	}
-	// A second tab is another desktop.
+	// A second tab is not a second desktop: the next report is the next heartbeat.
 	c2 := h.connect(t, h.token(t, "alice"), "")
 	c2.next()
-	calls = pc.wait(t, 3)
-	if calls[2] == "attach acme/alice "+desk || calls[2][:len("attach acme/alice ")] != "attach acme/alice " {
-		t.Fatalf("second tab = %q", calls[2])
+	h.srv.BeatDesktops()
+	if calls = pc.wait(t, 3); calls[2] != "heartbeat acme/alice "+desk {
+		t.Fatalf("after a second tab: %q, want a heartbeat and no attach", calls)
 	}
+	// Closing one tab keeps the desktop.
 	_ = c.conn.CloseNow()
-	calls = pc.wait(t, 4)
-	if calls[3] != "detach acme/alice "+desk {
+	waitFor(t, "the first tab to close", func() bool { return h.srv.OpenSockets() == 1 })
+	h.srv.BeatDesktops()
+	if calls = pc.wait(t, 4); calls[3] != "heartbeat acme/alice "+desk {
+		t.Fatalf("after closing one of two tabs: %q, want a heartbeat and no detach", calls)
+	}
+	// Closing the last detaches.
+	_ = c2.conn.CloseNow()
+	if calls = pc.wait(t, 5); calls[4] != "detach acme/alice "+desk {
 		t.Fatalf("calls = %q", calls)
 	}
-	// Supervisors are no desktops.
+	// Supervisors are no desktops: the next report is alice's new attach.
 	s := h.connect(t, h.token(t, "sam"), "")
 	s.send("p1", "ping", nil)
 	s.reply("p1")
-	time.Sleep(100 * time.Millisecond)
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	for _, call := range pc.calls {
-		if !strings.Contains(call, " acme/alice ") {
-			t.Fatalf("presence call %q: only agents' connections are desktops", call)
-		}
+	h.srv.BeatDesktops()
+	c3 := h.connect(t, h.token(t, "alice"), "")
+	c3.next()
+	if calls = pc.wait(t, 6); calls[5] != "attach acme/alice "+desk {
+		t.Fatalf("calls = %q: only agents' connections are desktops", calls)
 	}
 }
 

@@ -39,9 +39,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lesismal/nbio/nbhttp"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/hub"
 	"github.com/callbridge/callbridge/metrics"
 )
 
@@ -57,11 +59,14 @@ const (
 	DefaultSendQueueBytes = 1 << 20 // 1 MiB of encoded messages waiting for one WebSocket
 	DefaultPingInterval   = 25 * time.Second
 	DefaultWriteTimeout   = 10 * time.Second
+	// DefaultMaxSocketsPerUser caps one user's simultaneous WebSockets (a desktop and a
+	// few CRM tabs, on a few devices).
+	DefaultMaxSocketsPerUser = 32
 	// MinSecretBytes is the shortest accepted token key (HS256 wants a 256-bit key, RFC 7518 §3.2).
 	MinSecretBytes = 32
 )
 
-// Config configures a Server. Store, Sessions, Log, Commander and Secret are required.
+// Config configures a Server. Store, Sessions, Hub, Commander and Secret are required.
 type Config struct {
 	// Addr is the TCP address to listen on; default DefaultAddr. Use "127.0.0.1:0" for any port.
 	Addr string
@@ -69,8 +74,8 @@ type Config struct {
 	Store callbridge.Store
 	// Sessions keeps login sessions; every authenticated request checks its session there.
 	Sessions callbridge.SessionStore
-	// Log is the event log WebSocket clients subscribe to.
-	Log callbridge.EventLog
+	// Hub fans the node's events out to WebSocket clients and serves their resumes.
+	Hub *hub.Hub
 	// Commander carries out desktop commands and gives agent snapshots.
 	Commander callbridge.Commander
 	// Secret is the HMAC key (HS256) that signs and checks tokens; at least MinSecretBytes.
@@ -104,14 +109,19 @@ type Config struct {
 	// Ready is an extra readiness check for /readyz (store, bus); nil means always ready.
 	Ready func() error
 
-	// SendQueueBytes caps the encoded messages queued for one WebSocket; a client that falls
-	// further behind is closed with CloseSlowConsumer. Default DefaultSendQueueBytes.
+	// SendQueueBytes caps the encoded messages queued for one WebSocket and not yet taken by
+	// the kernel; a client that falls further behind is closed with CloseSlowConsumer.
+	// Default DefaultSendQueueBytes.
 	SendQueueBytes int
-	// PingInterval is how long a WebSocket may stay silent before the server pings it; the
-	// pong must arrive within PingInterval too. Default DefaultPingInterval.
+	// PingInterval is how long a WebSocket may stay silent before the server pings it; a
+	// socket silent for twice as long is closed. Default DefaultPingInterval.
 	PingInterval time.Duration
-	// WriteTimeout bounds one WebSocket write; default DefaultWriteTimeout.
+	// WriteTimeout bounds the close handshake: a socket asked to close is cut when the
+	// client has not answered within it. Default DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// MaxSocketsPerUser caps one user's simultaneous WebSockets; the next is closed at once
+	// with CloseTooManyConnections. Default DefaultMaxSocketsPerUser.
+	MaxSocketsPerUser int
 
 	// CRM holds the stores of the REST API for CRMs (rest.go); nil stores answer 503.
 	CRM CRMConfig
@@ -154,6 +164,12 @@ type Server struct {
 	closing bool
 	conns   map[*wsConn]struct{}
 	wsWG    sync.WaitGroup
+
+	// The WebSocket side (ws.go, wsengine.go).
+	nb       *nbhttp.Engine
+	sockets  socketCounts
+	desktops desktopSet
+	bgWG     sync.WaitGroup // the sweeper and the presence reporter
 }
 
 // NewServer checks cfg, fills in defaults and builds the routes. It does not listen; see Open.
@@ -164,8 +180,8 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, errors.New("http: Config.Store is required")
 	case cfg.Sessions == nil:
 		return nil, errors.New("http: Config.Sessions is required")
-	case cfg.Log == nil:
-		return nil, errors.New("http: Config.Log is required")
+	case cfg.Hub == nil:
+		return nil, errors.New("http: Config.Hub is required")
 	case cfg.Commander == nil:
 		return nil, errors.New("http: Config.Commander is required")
 	case len(cfg.Secret) < MinSecretBytes:
@@ -215,6 +231,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
+	if cfg.MaxSocketsPerUser <= 0 {
+		cfg.MaxSocketsPerUser = DefaultMaxSocketsPerUser
+	}
 	cfg.Secret = slices.Clone(cfg.Secret)
 	cfg.AllowedOrigins = slices.Clone(cfg.AllowedOrigins)
 
@@ -238,7 +257,11 @@ func NewServer(cfg Config) (*Server, error) {
 		perAddr:   newBackoff(cfg.LoginLimits.PerAddress),
 		page:      pg,
 		conns:     make(map[*wsConn]struct{}),
+		sockets:   socketCounts{n: map[userKey]int{}, max: cfg.MaxSocketsPerUser},
 	}
+	s.desktops = desktopSet{p: s.presence(), id: "gateway-" + randomID(8), log: s.log,
+		n: map[hub.Key]int{}, wake: make(chan struct{}, 1)}
+	s.nb = s.newEngine()
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.routes()
 	return s, nil
@@ -313,6 +336,13 @@ func (s *Server) Open() error {
 	if err != nil {
 		return fmt.Errorf("http: listen %s: %w", s.cfg.Addr, err)
 	}
+	if err := s.nb.Start(); err != nil {
+		ln.Close()
+		return fmt.Errorf("http: websocket engine: %w", err)
+	}
+	s.bgWG.Add(2)
+	go func() { defer s.bgWG.Done(); s.sweep(s.baseCtx) }()
+	go func() { defer s.bgWG.Done(); s.desktops.run(s.baseCtx) }()
 	s.ln = ln
 	s.srv = &nethttp.Server{
 		Handler:           s.handler,
@@ -377,7 +407,9 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 
 	for _, c := range conns {
-		c.closeWith(closeGoingAway, "server shutting down")
+		if c.ws.Load() != nil {
+			c.closeWith(closeGoingAway, "server shutting down")
+		}
 	}
 	done := make(chan struct{})
 	go func() { s.wsWG.Wait(); close(done) }()
@@ -388,7 +420,9 @@ func (s *Server) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 		for _, c := range conns {
-			c.abort()
+			if ws := c.ws.Load(); ws != nil {
+				_ = ws.Close()
+			}
 		}
 	}
 	if e := <-shutdownErr; e != nil && err == nil {
@@ -396,7 +430,9 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.cancelBase() // after the drain, so that in-flight requests finish with a live context
 	s.hashes.close()
+	s.bgWG.Wait()
 	if srv != nil {
+		s.nb.Stop()
 		if e := <-s.serveErr; e != nil && !errors.Is(e, nethttp.ErrServerClosed) && err == nil {
 			err = fmt.Errorf("http: serve: %w", e)
 		}
@@ -423,6 +459,9 @@ func (s *Server) unregister(c *wsConn) {
 	s.mu.Unlock()
 	s.wsWG.Done()
 }
+
+// logger returns the gateway's logger.
+func (s *Server) logger() *slog.Logger { return s.log }
 
 func (s *Server) isClosing() bool {
 	s.mu.Lock()

@@ -96,7 +96,7 @@ func TestOpenFailsWhenThePortIsTaken(t *testing.T) {
 	t.Parallel()
 	h := newServer(t)
 	srv, err := cbhttp.NewServer(cbhttp.Config{
-		Addr: h.srv.Addr(), Store: h.store, Sessions: h.store, Log: h.log, Commander: h.cmd, Secret: testSecret,
+		Addr: h.srv.Addr(), Store: h.store, Sessions: h.store, Hub: h.log.hub, Commander: h.cmd, Secret: testSecret,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -109,12 +109,12 @@ func TestOpenFailsWhenThePortIsTaken(t *testing.T) {
 func TestNewServerChecksConfig(t *testing.T) {
 	t.Parallel()
 	h := newServer(t)
-	good := cbhttp.Config{Store: h.store, Sessions: h.store, Log: h.log, Commander: h.cmd, Secret: testSecret}
+	good := cbhttp.Config{Store: h.store, Sessions: h.store, Hub: h.log.hub, Commander: h.cmd, Secret: testSecret}
 	tests := map[string]func(*cbhttp.Config){
 		"no store":     func(c *cbhttp.Config) { c.Store = nil },
 		"no sessions":  func(c *cbhttp.Config) { c.Sessions = nil },
 		"bcrypt cost":  func(c *cbhttp.Config) { c.BcryptCost = 99 },
-		"no log":       func(c *cbhttp.Config) { c.Log = nil },
+		"no hub":       func(c *cbhttp.Config) { c.Hub = nil },
 		"no commander": func(c *cbhttp.Config) { c.Commander = nil },
 		"short secret": func(c *cbhttp.Config) { c.Secret = []byte("short") },
 	}

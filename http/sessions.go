@@ -1,19 +1,15 @@
 package http
 
-import (
-	"github.com/coder/websocket"
-)
-
 // CloseSessionEnded closes the WebSockets of a session that ended on the server: the user
 // logged out (POST /v1/logout, from any tab), the session was revoked because its refresh
 // token was used twice, or the user was removed. Reason "session ended". The client must not
 // reconnect with the same session; it signs in again.
-const CloseSessionEnded websocket.StatusCode = 4002
+const CloseSessionEnded = 4002
 
 // closeSessions asks every live WebSocket whose identity matches to close with code and
 // reason (wsConn.closeWith: the writer does the close handshake; it does not block), and
 // returns how many it asked.
-func (s *Server) closeSessions(match func(identity) bool, code websocket.StatusCode, reason string) int {
+func (s *Server) closeSessions(match func(identity) bool, code int, reason string) int {
 	s.mu.Lock()
 	var hit []*wsConn
 	for c := range s.conns {

@@ -3,7 +3,6 @@ package http
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	nethttp "net/http"
 	"net/url"
@@ -13,22 +12,31 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lesismal/nbio/nbhttp/websocket"
+
 	"github.com/callbridge/callbridge"
-	"github.com/coder/websocket"
+	"github.com/callbridge/callbridge/hub"
 )
 
 // WebSocket close codes the gateway sends besides the standard ones (1001 going away on
-// shutdown, 1011 when the event log fails, 1009 for a message over the read limit).
+// shutdown, 1011 when the node fails, 1009 for a message over the read limit).
 const (
-	// CloseSlowConsumer closes a client whose send queue passed Config.SendQueueBytes; reason
-	// "slow consumer". The client should reconnect without after_seq (fresh snapshot), since
-	// it fell too far behind to catch up from the log.
-	CloseSlowConsumer websocket.StatusCode = 4008
+	// CloseSlowConsumer closes a client whose send queue passed Config.SendQueueBytes;
+	// reason "slow consumer". The close frame follows what was already queued. The client
+	// reconnects and resumes with after_seq (the server answers with a resync when it fell
+	// too far behind to catch up).
+	CloseSlowConsumer = 4008
 	// CloseTokenExpired closes a connection when its token expires; reason "token expired".
-	// The client must log in again.
-	CloseTokenExpired websocket.StatusCode = 4001
+	// The client must log in again (or refresh its token) and reconnect.
+	CloseTokenExpired = 4001
+	// CloseTooManyConnections closes a connection at once when its user already has
+	// Config.MaxSocketsPerUser open; reason "too many connections". The client should not
+	// retry until another of the user's connections has closed.
+	CloseTooManyConnections = 4009
 
-	closeGoingAway = websocket.StatusGoingAway
+	closeGoingAway    = 1001
+	closeInternal     = 1011
+	closeMessageLarge = 1009
 )
 
 const (
@@ -36,20 +44,21 @@ const (
 	// connection with 1009.
 	maxMessageBytes = 64 << 10
 	// commandQueueLen is how many commands of one connection may wait for the one before them;
-	// more are refused with EUnavailable instead of stalling the reader.
+	// more are refused with EUnavailable.
 	commandQueueLen = 32
 	// commandTimeout bounds one Commander.Do call.
 	commandTimeout = 30 * time.Second
 )
 
 // handleWS serves GET /v1/ws. Before the upgrade it authenticates (bearer header or
-// access_token), checks the Origin, parses after_seq and sets up the event stream, so that
-// every failure is a plain JSON HTTP error: 401, 403, 400, or the Commander's/EventLog's error
-// (e.g. 404 for an agent the engine does not know, 503 while shutting down).
+// access_token), checks the Origin, parses after_seq and, for an agent connecting without
+// after_seq, draws the snapshot, so that every failure is a plain JSON HTTP error: 401, 403,
+// 400, or the Commander's error (e.g. 404 for an agent the engine does not know, 503 while
+// shutting down).
 //
-// With ?after_seq=N the stream is every event of the caller's filter after N, then live ones.
-// Without it an agent first gets a snapshot message and the events after its seq; supervisors
-// and admins get live events from the log's current end.
+// With ?after_seq=N the stream is every event of the caller's audience after N, then live
+// ones (or a resync when N cannot be served). Without it an agent first gets a snapshot
+// message and the events after its seq; supervisors and admins get live events from now on.
 func (s *Server) handleWS(w nethttp.ResponseWriter, r *nethttp.Request) {
 	if s.isClosing() {
 		s.writeError(w, r, callbridge.Errorf(callbridge.EUnavailable, "server is shutting down"))
@@ -73,36 +82,54 @@ func (s *Server) handleWS(w nethttp.ResponseWriter, r *nethttp.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-
 	c := s.newConn(id)
-	if err := c.start(r.Context(), afterSeq, hasAfter); err != nil {
-		c.finish()
-		s.writeError(w, r, err)
-		return
+	var first []byte
+	if !hasAfter && id.Role == callbridge.RoleAgent {
+		snap, err := s.cfg.Commander.Snapshot(r.Context(), id.Tenant, c.key.Agent)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if first, err = json.Marshal(snapshotMessage{Type: "snapshot", Seq: snap.Seq, Data: normSnapshot(snap)}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		afterSeq, hasAfter = snap.Seq, true
 	}
+	if !hasAfter {
+		afterSeq = s.cfg.Hub.LastSeq()
+	}
+	over := !s.sockets.add(c.user)
 	if !s.register(c) {
-		c.finish()
+		s.sockets.remove(c.user)
 		s.writeError(w, r, callbridge.Errorf(callbridge.EUnavailable, "server is shutting down"))
 		return
 	}
-	defer s.unregister(c)
 	if err := s.sessionLive(r.Context(), id); err != nil { // logged out while this socket was set up
-		c.finish()
+		s.sockets.remove(c.user)
+		s.unregister(c)
 		s.writeError(w, r, err)
 		return
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		InsecureSkipVerify: true, // checkOrigin has done it, with our rules
-		OnPongReceived:     func(context.Context, []byte) { c.touch() },
-	})
+	ws, err := s.upgraderFor(c).Upgrade(w, r, nil)
 	if err != nil {
-		c.log.Debug("websocket accept failed", "err", err)
-		c.finish()
+		// The upgrader has answered the request itself.
+		s.sockets.remove(c.user)
+		s.unregister(c)
+		s.logger().Debug("websocket upgrade failed", "err", err)
 		return
 	}
+	c.bind(ws)
 	s.cfg.Metrics.WebSocketOpened()
-	defer s.cfg.Metrics.WebSocketClosed()
-	c.serve(ws)
+	if over {
+		c.closeWith(CloseTooManyConnections, "too many connections")
+		return
+	}
+	if first != nil {
+		c.write(first)
+	}
+	c.attachDesktop()
+	c.subscribe(afterSeq)
 }
 
 // checkOrigin allows requests without Origin (non-browser clients), same-origin requests
@@ -150,250 +177,232 @@ func parseAfterSeq(q url.Values) (uint64, bool, error) {
 	return n, true, nil
 }
 
-// wsConn is one WebSocket client. Goroutines: the reader (the handler's own), one writer (the
-// only one writing data frames, pings and the close frame) and one command runner (so that a
-// slow command delays later commands of this connection but never event delivery). The
-// EventLog's callback only appends to the byte-capped outbox.
+// wsConn is one WebSocket client. It holds no goroutine of its own: the socket lives in the
+// event-driven WebSocket engine (engine.go), which calls onMessage and onClose; the hub
+// calls Send from the publisher; a goroutine runs the connection's commands only while it
+// has some; the server's sweeper pings it and closes it when its token expires.
 type wsConn struct {
-	s      *Server
-	id     identity
-	filter callbridge.Filter
-	log    *slog.Logger
-	ws     *websocket.Conn
+	s    *Server
+	id   identity
+	user userKey
+	key  hub.Key
+	// ws is the upgraded socket, set once by bind.
+	ws atomic.Pointer[websocket.Conn]
 
-	// ctx lives as long as the connection; cancel cuts it (and aborts a Read or Write).
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	out  *outbox
-	cmds chan request
-	// lastRecv is when the client last showed life (a message or a pong), Unix nanoseconds.
+	// expires is when the token expires, on the monotonic clock (zero: never).
+	expires time.Time
+	// lastRecv is when the client last showed life (a message or a pong), Unix nanoseconds;
+	// lastPing when the sweeper last pinged it.
 	lastRecv atomic.Int64
+	lastPing atomic.Int64
+	// queued counts the bytes handed to the socket and not yet written to the kernel.
+	queued  atomic.Int64
+	closing atomic.Bool
 
-	closeOnce   sync.Once
-	closeReq    chan struct{} // closed when the writer should close with closeCode/closeReason
-	closeCode   websocket.StatusCode
-	closeReason string
-
-	subMu   sync.Mutex
-	sub     callbridge.Subscription
-	subDone bool // finish has run: no new subscription
-	// lastSeq is the seq of the last event queued in the current subscription; events at or
-	// below it are dropped, so a resume never duplicates.
-	lastSeq atomic.Uint64
-	// desk reports this connection as a desktop of its agent (presence.go).
-	desk desktop
+	mu      sync.Mutex
+	sub     *hub.Subscription
+	ended   bool // onClose has run: no new subscription
+	cmds    []request
+	running bool // a goroutine is running cmds
+	desk    bool // counted as a desktop of its agent
 }
 
 func (s *Server) newConn(id identity) *wsConn {
-	ctx, cancel := context.WithCancel(s.baseCtx)
-	filter := callbridge.Filter{Tenant: id.Tenant}
+	c := &wsConn{s: s, id: id, user: userKey{id.Tenant, id.Username}, key: hub.Key{Tenant: id.Tenant}}
 	if id.Role == callbridge.RoleAgent {
-		filter.Agent = callbridge.AgentID(id.Username)
+		c.key.Agent = callbridge.AgentID(id.Username)
 	}
-	return &wsConn{
-		s:        s,
-		id:       id,
-		filter:   filter,
-		log:      s.log.With("tenant", id.Tenant, "user", id.Username, "role", id.Role),
-		ctx:      ctx,
-		cancel:   cancel,
-		out:      newOutbox(s.cfg.SendQueueBytes),
-		cmds:     make(chan request, commandQueueLen),
-		closeReq: make(chan struct{}),
+	if !id.Expires.IsZero() {
+		c.expires = time.Now().Add(id.Expires.Sub(s.now()))
 	}
-}
-
-// start queues the snapshot (agents without after_seq) and subscribes to the event log.
-// reqCtx bounds the Snapshot and LastSeq calls; the subscription lives with the connection.
-func (c *wsConn) start(reqCtx context.Context, afterSeq uint64, hasAfter bool) error {
-	if hasAfter {
-		return c.subscribe(afterSeq)
-	}
-	if c.id.Role == callbridge.RoleAgent {
-		snap, err := c.s.cfg.Commander.Snapshot(reqCtx, c.id.Tenant, callbridge.AgentID(c.id.Username))
-		if err != nil {
-			return err
-		}
-		b, err := json.Marshal(snapshotMessage{Type: "snapshot", Seq: snap.Seq, Data: normSnapshot(snap)})
-		if err != nil {
-			return err
-		}
-		c.out.push(outMsg{data: b})
-		return c.subscribe(snap.Seq)
-	}
-	last, err := c.s.cfg.Log.LastSeq(reqCtx)
-	if err != nil {
-		return err
-	}
-	return c.subscribe(last)
-}
-
-// subscribe (re)starts the event stream after afterSeq: it stops the current subscription
-// (waiting for its callback), drops its events still queued, and subscribes anew.
-func (c *wsConn) subscribe(afterSeq uint64) error {
-	c.subMu.Lock()
-	defer c.subMu.Unlock()
-	if c.sub != nil {
-		c.sub.Stop()
-		c.sub = nil
-	}
-	if c.subDone {
-		return callbridge.Errorf(callbridge.EUnavailable, "connection closed")
-	}
-	c.out.dropEvents()
-	c.lastSeq.Store(afterSeq)
-	sub, err := c.s.cfg.Log.Subscribe(c.ctx, c.filter, afterSeq, c.deliver)
-	if err != nil {
-		return err
-	}
-	c.sub = sub
-	return nil
-}
-
-// deliver is the EventLog callback: it encodes ev and queues it, never blocking. A full queue
-// closes the connection with CloseSlowConsumer.
-func (c *wsConn) deliver(ev callbridge.WireEvent) {
-	if ev.Seq <= c.lastSeq.Load() {
-		return
-	}
-	c.lastSeq.Store(ev.Seq)
-	b, err := json.Marshal(ev)
-	if err != nil {
-		c.log.Error("cannot encode event; skipped", "seq", ev.Seq, "type", ev.Type, "err", err)
-		return
-	}
-	if !c.out.push(outMsg{data: b, event: true}) {
-		c.slowConsumer()
-	}
-}
-
-func (c *wsConn) slowConsumer() {
-	c.closeOnce.Do(func() {
-		c.log.Warn("slow consumer: send queue full, closing", "limit_bytes", c.s.cfg.SendQueueBytes)
-		c.closeCode, c.closeReason = CloseSlowConsumer, "slow consumer"
-		close(c.closeReq)
-	})
-}
-
-// closeWith asks the writer to close the connection with code and reason (the first request
-// wins). It does not block.
-func (c *wsConn) closeWith(code websocket.StatusCode, reason string) {
-	c.closeOnce.Do(func() {
-		c.closeCode, c.closeReason = code, reason
-		close(c.closeReq)
-	})
-}
-
-// abort cuts the connection without a close handshake.
-func (c *wsConn) abort() { c.cancel() }
-
-// finish stops the subscription for good and cancels the connection's context.
-func (c *wsConn) finish() {
-	c.subMu.Lock()
-	c.subDone = true
-	if c.sub != nil {
-		c.sub.Stop()
-		c.sub = nil
-	}
-	c.subMu.Unlock()
-	c.cancel()
-}
-
-func (c *wsConn) touch() {
-	c.lastRecv.Store(time.Now().UnixNano())
-	c.desk.heartbeat()
-}
-
-// serve runs the connection until it ends.
-func (c *wsConn) serve(ws *websocket.Conn) {
-	c.ws = ws
-	ws.SetReadLimit(maxMessageBytes)
-	c.attachDesktop()
-	defer c.desk.detach()
 	c.touch()
-	c.log.Debug("websocket connected")
-
-	var expiry *time.Timer
-	if !c.id.Expires.IsZero() {
-		expiry = time.AfterFunc(c.id.Expires.Sub(c.s.now()), func() {
-			c.closeWith(CloseTokenExpired, "token expired")
-		})
-	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); c.writeLoop() }()
-	go func() { defer wg.Done(); c.commandLoop() }()
-	c.readLoop()
-	c.cancel()
-	wg.Wait()
-	if expiry != nil {
-		expiry.Stop()
-	}
-	c.finish()
-	_ = ws.CloseNow()
-	c.log.Debug("websocket closed")
+	return c
 }
 
-// readLoop reads client messages until the connection fails or closes. Parse errors and
-// pings are answered here; commands go to the command runner in order.
-func (c *wsConn) readLoop() {
-	for {
-		typ, data, err := c.ws.Read(c.ctx)
+// log returns a logger with the connection's identity (built on demand: an idle connection
+// keeps none).
+func (c *wsConn) log() *slog.Logger {
+	return c.s.logger().With("tenant", c.id.Tenant, "user", c.id.Username, "role", c.id.Role)
+}
+
+func (c *wsConn) touch() { c.lastRecv.Store(time.Now().UnixNano()) }
+
+// bind attaches the upgraded socket (from the upgrade, or from the first message when that
+// comes first).
+func (c *wsConn) bind(ws *websocket.Conn) {
+	if c.ws.CompareAndSwap(nil, ws) {
+		ws.SetSession(c)
+	}
+}
+
+// subscribe (re)starts the event stream after afterSeq: it ends the current subscription
+// (no frame of it follows) and subscribes anew. The window's later events are written
+// before subscribe returns.
+func (c *wsConn) subscribe(afterSeq uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sub != nil {
+		c.sub.Close()
+		c.sub = nil
+	}
+	if c.ended {
+		return
+	}
+	c.sub = c.s.cfg.Hub.Subscribe(c.key, afterSeq, c)
+}
+
+// Send implements hub.Subscriber: it writes frame to the socket without blocking. Past the
+// send queue's byte cap the connection is closed as a slow consumer.
+func (c *wsConn) Send(_ uint64, frame []byte) {
+	if c.closing.Load() {
+		return
+	}
+	if c.queued.Load()+int64(len(frame)) > int64(c.s.cfg.SendQueueBytes) {
+		c.s.cfg.Metrics.SlowConsumer()
+		c.log().Warn("slow consumer: send queue full, closing", "limit_bytes", c.s.cfg.SendQueueBytes)
+		c.closeWith(CloseSlowConsumer, "slow consumer")
+		return
+	}
+	c.write(frame)
+}
+
+// Resync implements hub.Subscriber: the position asked for cannot be served. The client
+// gets {"type":"resync","reason":…,"seq":S} — for an agent with "data", a fresh snapshot at
+// S — and then every event after S.
+func (c *wsConn) Resync(reason string) {
+	c.s.cfg.Metrics.Resync(reason)
+	go c.resync(reason)
+}
+
+func (c *wsConn) resync(reason string) {
+	msg := resyncMessage{Type: "resync", Reason: reason}
+	if c.key.Agent != "" {
+		ctx, cancel := context.WithTimeout(c.s.baseCtx, commandTimeout)
+		snap, err := c.s.cfg.Commander.Snapshot(ctx, c.id.Tenant, c.key.Agent)
+		cancel()
 		if err != nil {
-			if st := websocket.CloseStatus(err); st != -1 {
-				c.log.Debug("websocket closed by client", "code", st)
-			} else if c.ctx.Err() == nil {
-				c.log.Debug("websocket read failed", "err", err)
+			if c.s.baseCtx.Err() == nil {
+				c.log().Error("resync: snapshot failed", "err", err)
 			}
+			c.closeWith(closeInternal, "snapshot unavailable")
 			return
 		}
-		c.touch()
-		if typ != websocket.MessageText {
-			c.reply("", nil, invalid("binary messages are not supported; send JSON text"))
-			continue
-		}
-		req, perr := parseRequest(data)
-		if perr != nil {
-			c.reply(req.id, nil, perr)
-			continue
-		}
-		if req.name == cmdPing {
-			c.reply(req.id, nil, nil)
-			continue
-		}
-		select {
-		case c.cmds <- req:
-		default:
-			c.reply(req.id, nil, callbridge.Errorf(callbridge.EUnavailable,
-				"more than %d commands are waiting; wait for their replies", commandQueueLen))
-		}
+		norm := normSnapshot(snap)
+		msg.Seq, msg.Data = snap.Seq, &norm
+	} else {
+		msg.Seq = c.s.cfg.Hub.LastSeq()
+	}
+	b, err := json.Marshal(msg)
+	if err != nil {
+		c.closeWith(closeInternal, "internal error")
+		return
+	}
+	c.mu.Lock()
+	ended := c.ended
+	c.mu.Unlock()
+	if ended {
+		return
+	}
+	c.log().Info("resume position cannot be served; sent a resync", "reason", reason, "seq", msg.Seq)
+	c.write(b)
+	c.subscribe(msg.Seq)
+}
+
+// write hands one text message to the socket (never blocking: the engine keeps what the
+// kernel does not take yet, and counts it in queued).
+func (c *wsConn) write(b []byte) {
+	c.queued.Add(int64(len(b)) + frameOverhead(len(b)))
+	if err := c.ws.Load().WriteMessage(websocket.TextMessage, b); err != nil {
+		c.queued.Add(-(int64(len(b)) + frameOverhead(len(b))))
 	}
 }
 
-// commandLoop runs this connection's commands one after another.
-func (c *wsConn) commandLoop() {
+// frameOverhead is the header size of an unmasked server frame of n payload bytes (RFC
+// 6455 §5.2).
+func frameOverhead(n int) int64 {
+	switch {
+	case n < 126:
+		return 2
+	case n < 1<<16:
+		return 4
+	default:
+		return 10
+	}
+}
+
+// closeWith sends a close frame with code and reason after what is queued, and closes the
+// socket once the client answers or after WriteTimeout. The first call wins; later writes
+// are dropped.
+func (c *wsConn) closeWith(code int, reason string) {
+	if !c.closing.CompareAndSwap(false, true) {
+		return
+	}
+	ws := c.ws.Load()
+	c.queued.Add(int64(4 + len(reason)))
+	_ = ws.WriteClose(code, reason)
+	time.AfterFunc(c.s.cfg.WriteTimeout, func() { _ = ws.Close() })
+}
+
+// onMessage handles one client message (on the engine's handler pool: it must not block).
+// Parse errors and pings are answered at once; commands and resume go to the connection's
+// command runner, in order.
+func (c *wsConn) onMessage(typ websocket.MessageType, data []byte) {
+	c.touch()
+	if c.closing.Load() {
+		return
+	}
+	if typ != websocket.TextMessage {
+		c.reply("", nil, invalid("binary messages are not supported; send JSON text"))
+		return
+	}
+	req, perr := parseRequest(data)
+	if perr != nil {
+		c.reply(req.id, nil, perr)
+		return
+	}
+	if req.name == cmdPing {
+		c.reply(req.id, nil, nil)
+		return
+	}
+	c.mu.Lock()
+	if len(c.cmds) >= commandQueueLen {
+		c.mu.Unlock()
+		c.reply(req.id, nil, callbridge.Errorf(callbridge.EUnavailable,
+			"more than %d commands are waiting; wait for their replies", commandQueueLen))
+		return
+	}
+	c.cmds = append(c.cmds, req)
+	start := !c.running
+	c.running = true
+	c.mu.Unlock()
+	if start {
+		go c.runCommands()
+	}
+}
+
+// runCommands runs the connection's queued commands one after another and ends when there
+// are none.
+func (c *wsConn) runCommands() {
 	for {
-		select {
-		case <-c.ctx.Done():
+		c.mu.Lock()
+		if len(c.cmds) == 0 || c.ended {
+			c.cmds, c.running = nil, false
+			c.mu.Unlock()
 			return
-		case req := <-c.cmds:
-			c.run(req)
 		}
+		req := c.cmds[0]
+		c.cmds = c.cmds[1:]
+		c.mu.Unlock()
+		c.run(req)
 	}
 }
 
-// run carries out one parsed command and queues its reply.
+// run carries out one parsed command and writes its reply.
 func (c *wsConn) run(req request) {
 	if req.name == cmdResume {
 		// The reply goes first, so that the replayed events follow it.
 		c.reply(req.id, nil, nil)
-		if err := c.subscribe(req.afterSeq); err != nil {
-			if c.ctx.Err() == nil {
-				c.log.Error("resume: subscribe failed", "after_seq", req.afterSeq, "err", err)
-				c.closeWith(websocket.StatusInternalError, "event log unavailable")
-			}
-		}
+		c.subscribe(req.afterSeq)
 		return
 	}
 	cmd, err := c.command(req)
@@ -401,14 +410,11 @@ func (c *wsConn) run(req request) {
 		c.reply(req.id, nil, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, commandTimeout)
+	ctx, cancel := context.WithTimeout(c.s.baseCtx, commandTimeout)
 	res, err := c.s.cfg.Commander.Do(ctx, cmd)
 	cancel()
-	if c.ctx.Err() != nil {
-		return // the connection is gone; nobody to reply to
-	}
 	if err != nil {
-		c.log.Debug("command failed", "cmd", cmd.Name, "agent", cmd.Agent, "err", err)
+		c.log().Debug("command failed", "cmd", cmd.Name, "agent", cmd.Agent, "err", err)
 		c.reply(req.id, nil, err)
 		return
 	}
@@ -436,83 +442,65 @@ func (c *wsConn) command(req request) (callbridge.Command, error) {
 	return cmd, nil
 }
 
-// reply queues a reply to the message with id re ("" when it had none): ok with data when
+// reply writes a reply to the message with id re ("" when it had none): ok with data when
 // err is nil, else the error's public form (internal errors are logged, shown as
 // "internal error").
 func (c *wsConn) reply(re string, data any, err error) {
 	m := replyMessage{Re: re, OK: err == nil}
 	if err != nil {
-		body := publicError(c.log, err, "re", re)
+		body := publicError(c.log(), err, "re", re)
 		m.Error = &body
 	} else if data != nil {
 		m.Data = data
 	}
 	b, merr := json.Marshal(m)
 	if merr != nil {
-		c.log.Error("cannot encode reply", "err", merr)
+		c.log().Error("cannot encode reply", "err", merr)
 		return
 	}
-	if !c.out.push(outMsg{data: b}) {
-		c.slowConsumer()
+	if c.closing.Load() {
+		return
+	}
+	c.write(b)
+}
+
+// onClose runs once when the socket is gone: it ends the subscription, the command runner
+// and the desktop.
+func (c *wsConn) onClose(err error) {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.ended = true
+	if c.sub != nil {
+		c.sub.Close()
+		c.sub = nil
+	}
+	if c.desk {
+		c.s.desktops.detach(c.key)
+	}
+	c.mu.Unlock()
+	c.s.sockets.remove(c.user)
+	c.s.unregister(c)
+	c.s.cfg.Metrics.WebSocketClosed()
+	if err != nil && c.s.logger().Enabled(context.Background(), slog.LevelDebug) {
+		c.log().Debug("websocket closed", "err", err)
 	}
 }
 
-// writeLoop is the only writer: it sends queued messages, pings a silent client, and does
-// the close handshake when asked.
-func (c *wsConn) writeLoop() {
-	interval := c.s.cfg.PingInterval
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-c.closeReq:
-			c.closeNow()
-			return
-		default:
-		}
-		if m, ok := c.out.pop(); ok {
-			ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.WriteTimeout)
-			err := c.ws.Write(ctx, websocket.MessageText, m.data)
-			cancel()
-			if err != nil {
-				if c.ctx.Err() == nil {
-					c.log.Info("websocket write failed; closing", "err", err)
-				}
-				_ = c.ws.CloseNow()
-				return
-			}
-			continue
-		}
-		select {
-		case <-c.ctx.Done():
-			_ = c.ws.CloseNow()
-			return
-		case <-c.closeReq:
-			c.closeNow()
-			return
-		case <-c.out.wake:
-		case <-ticker.C:
-			if time.Since(time.Unix(0, c.lastRecv.Load())) < interval {
-				continue // the client spoke recently: that is its heartbeat
-			}
-			ctx, cancel := context.WithTimeout(c.ctx, interval)
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil {
-				if c.ctx.Err() == nil {
-					c.log.Info("websocket ping failed; closing", "err", err)
-				}
-				_ = c.ws.CloseNow()
-				return
-			}
-		}
+// attachDesktop counts the connection as a desktop of its agent (supervisors' and admins'
+// connections are not desktops).
+func (c *wsConn) attachDesktop() {
+	if c.id.Role != callbridge.RoleAgent {
+		return
 	}
-}
-
-// closeNow does the close handshake with the requested code and reason.
-func (c *wsConn) closeNow() {
-	c.log.Debug("closing websocket", "code", c.closeCode, "reason", c.closeReason)
-	if err := c.ws.Close(c.closeCode, c.closeReason); err != nil && !errors.Is(err, context.Canceled) {
-		c.log.Debug("websocket close handshake incomplete", "err", err)
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return
 	}
+	c.desk = true
+	c.s.desktops.attach(c.key)
+	c.mu.Unlock()
 }

@@ -13,6 +13,9 @@ import (
 //
 //	snapshot  {"type":"snapshot","seq":S,"data":<AgentSnapshot>}   first message for an agent
 //	                                                              connecting without after_seq
+//	resync    {"type":"resync","reason":R,"seq":S,"data":<AgentSnapshot>?}
+//	                                                              the resume position cannot be
+//	                                                              served: redraw, events after S follow
 //	event     {"seq":42,"type":"call.delivered","time":"…","tenant":"acme","data":{…}}
 //	reply     {"re":"c7","ok":true,"data":{…}}                   data: CommandResult for domain
 //	                                                              commands, absent for ping/resume
@@ -234,4 +237,14 @@ type snapshotMessage struct {
 	Type string                   `json:"type"` // always "snapshot"
 	Seq  uint64                   `json:"seq"`
 	Data callbridge.AgentSnapshot `json:"data"`
+}
+
+// resyncMessage tells a client that the position it resumed from cannot be served (see
+// hub: aged_out, ahead, overload, unavailable): it redraws from Data (agents: a fresh
+// snapshot at Seq; absent for supervisors and admins) and then gets every event after Seq.
+type resyncMessage struct {
+	Type   string                    `json:"type"` // always "resync"
+	Reason string                    `json:"reason"`
+	Seq    uint64                    `json:"seq"`
+	Data   *callbridge.AgentSnapshot `json:"data,omitempty"`
 }

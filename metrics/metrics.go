@@ -44,6 +44,9 @@ type Metrics struct {
 	commands   *prometheus.CounterVec
 	websockets prometheus.Gauge
 	deliveries *prometheus.CounterVec
+	refused    prometheus.Counter
+	slow       prometheus.Counter
+	resyncs    *prometheus.CounterVec
 }
 
 // New returns Metrics with a registry of its own (no global state) holding callbridge's
@@ -61,8 +64,14 @@ func New() *Metrics {
 			Help: "Open desktop WebSocket connections."}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "webhook_deliveries_total",
 			Help: "Webhook delivery attempts, by result (delivered, retry, dead_letter)."}, []string{"result"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "node_busy_refusals_total",
+			Help: "Requests (commands, presence, snapshots) refused with unavailable because the node's loop had too many waiting."}),
+		slow: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "websocket_slow_consumers_total",
+			Help: "WebSocket connections cut off because their send queue passed its byte cap."}),
+		resyncs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "websocket_resyncs_total",
+			Help: "Resumes that could not be served from the window or the log and were answered with a resync, by reason."}, []string{"reason"}),
 	}
-	m.reg.MustRegister(m.events, m.logErrors, m.commands, m.websockets, m.deliveries,
+	m.reg.MustRegister(m.events, m.logErrors, m.commands, m.websockets, m.deliveries, m.refused, m.slow, m.resyncs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -84,6 +93,49 @@ func (m *Metrics) EventLogError() {
 	if m != nil {
 		m.logErrors.Inc()
 	}
+}
+
+// Refused counts one request the node refused because its loop had too many waiting.
+func (m *Metrics) Refused() {
+	if m != nil {
+		m.refused.Inc()
+	}
+}
+
+// SlowConsumer counts one WebSocket cut off for a full send queue.
+func (m *Metrics) SlowConsumer() {
+	if m != nil {
+		m.slow.Inc()
+	}
+}
+
+// Resync counts one resume answered with a resync, by reason.
+func (m *Metrics) Resync(reason string) {
+	if m != nil {
+		m.resyncs.WithLabelValues(reason).Inc()
+	}
+}
+
+// WatchEventLog exposes the node's event log backlog: callbridge_event_log_held_events
+// (events produced and not yet stored) and callbridge_event_log_refusing (1 while the log
+// refuses appends and the node holds events and pauses the switch's reader).
+func (m *Metrics) WatchEventLog(status func() (held int, err error)) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "event_log_held_events",
+			Help: "Domain events produced and not yet stored in the event log."}, func() float64 {
+			held, _ := status()
+			return float64(held)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "event_log_refusing",
+			Help: "1 while the event log refuses appends (events are held and the switch's reader is paused)."}, func() float64 {
+			if _, err := status(); err != nil {
+				return 1
+			}
+			return 0
+		}))
 }
 
 // Command counts one command with its outcome: err nil is "ok", else its error code.

@@ -2,11 +2,9 @@ package nats
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -206,68 +204,42 @@ func (l *EventLog) stopAll(err error) []*Subscription {
 	return subs
 }
 
-// Append publishes ev and returns the stream sequence of the last copy written.
-//
-// ev is routed by its fields (see subject.go): a call event (Type "call.*") needs CallID and
-// goes to cb.<tenant>.call.<call_id> and to cb.<tenant>.agent.<agent>.call for each distinct
-// agent in Audience; an agent event (Type "agent.*") needs Agent and goes to
-// cb.<tenant>.agent.<agent>.state. Every tenant, call and agent id must pass
-// callbridge.ValidToken; otherwise, and for any other Type, Append returns an EInvalid
-// *callbridge.Error and publishes nothing.
-//
-// The payload is the JSON of ev with Seq 0, encoded once and shared by every copy. Copies
-// are published in that order, pipelined (one round trip for all of them), each with a
-// Nats-Msg-Id header "<nuid>-<copy index>". A copy whose ack does not come within 5 s, or
+// Append stores ev once and returns its stream sequence. It encodes ev with Encode (which
+// validates its routing fields; EInvalid *callbridge.Error, nothing published) and
+// publishes it with a fresh Nats-Msg-Id. A publish whose ack does not come within 5 s, or
 // is lost to a reconnect, is re-sent up to twice with the same id, which the stream stores
-// only once. Append returns when every copy is acknowledged by the stream (stored, and
-// replicated in a cluster). On any other JetStream or connection error, or when ctx ends
-// first, it returns that error wrapped; some copies may then be stored and others not.
+// only once. On any other JetStream or connection error, or when ctx ends first, it
+// returns that error wrapped. Append is for tests and tools; the node appends through an
+// Appender, which pipelines and never gives up.
 func (l *EventLog) Append(ctx context.Context, ev callbridge.Event) (uint64, error) {
-	subjects, err := eventSubjects(&ev)
+	e, err := Encode(ev)
 	if err != nil {
 		return 0, err
 	}
-	ev.Seq = 0
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return 0, fmt.Errorf("nats: append %s: encode: %w", ev.Type, err)
-	}
 	id := nuid.Next()
-
-	var futures [8]jetstream.PubAckFuture
-	pending := futures[:0]
-	for i, subj := range subjects {
-		f, err := l.publish(subj, data, id, i)
-		if err != nil {
-			return 0, fmt.Errorf("nats: append %s to %s: %w", ev.Type, subj, err)
-		}
-		pending = append(pending, f)
+	f, err := l.publish(e, id, "")
+	if err != nil {
+		return 0, fmt.Errorf("nats: append %s to %s: %w", ev.Type, e.Subject, err)
 	}
-
-	var last uint64
-	for i, f := range pending {
-		for attempt := 1; ; attempt++ {
-			var ack *jetstream.PubAck
-			select {
-			case ack = <-f.Ok():
-			case err = <-f.Err():
-			case <-ctx.Done():
-				return 0, fmt.Errorf("nats: append %s to %s: %w", ev.Type, subjects[i], ctx.Err())
-			}
-			if ack != nil {
-				last = max(last, ack.Sequence)
-				break
-			}
-			if !retryable(err) || attempt >= appendAttempts {
-				return 0, fmt.Errorf("nats: append %s to %s: %w", ev.Type, subjects[i], err)
-			}
-			l.log.Warn("publish not acknowledged, re-sending", "subject", subjects[i], "attempt", attempt, "err", err)
-			if f, err = l.publish(subjects[i], data, id, i); err != nil {
-				return 0, fmt.Errorf("nats: append %s to %s: %w", ev.Type, subjects[i], err)
-			}
+	for attempt := 1; ; attempt++ {
+		var ack *jetstream.PubAck
+		select {
+		case ack = <-f.Ok():
+		case err = <-f.Err():
+		case <-ctx.Done():
+			return 0, fmt.Errorf("nats: append %s to %s: %w", ev.Type, e.Subject, ctx.Err())
+		}
+		if ack != nil {
+			return ack.Sequence, nil
+		}
+		if !retryable(err) || attempt >= appendAttempts {
+			return 0, fmt.Errorf("nats: append %s to %s: %w", ev.Type, e.Subject, err)
+		}
+		l.log.Warn("publish not acknowledged, re-sending", "subject", e.Subject, "attempt", attempt, "err", err)
+		if f, err = l.publish(e, id, ""); err != nil {
+			return 0, fmt.Errorf("nats: append %s to %s: %w", ev.Type, e.Subject, err)
 		}
 	}
-	return last, nil
 }
 
 // retryable reports whether a copy whose publish failed with err may be re-sent: the stream
@@ -278,17 +250,16 @@ func retryable(err error) bool {
 		errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
-// publish sends one copy asynchronously with its Nats-Msg-Id and the expected stream.
-func (l *EventLog) publish(subject string, data []byte, id string, copyIndex int) (jetstream.PubAckFuture, error) {
-	m := &natsgo.Msg{
-		Subject: subject,
-		Data:    data,
-		Header: natsgo.Header{
-			jetstream.MsgIDHeader:          []string{id + "-" + strconv.Itoa(copyIndex)},
-			jetstream.ExpectedStreamHeader: []string{l.name},
-		},
+// publish sends e asynchronously with message id id and the expected stream; lastID, when
+// not empty, is the Nats-Msg-Id the stream's last message must have (the Appender's order
+// guard).
+func (l *EventLog) publish(e *Entry, id, lastID string) (jetstream.PubAckFuture, error) {
+	h := e.header(id)
+	h[jetstream.ExpectedStreamHeader] = []string{l.name}
+	if lastID != "" {
+		h[jetstream.ExpectedLastMsgIDHeader] = []string{lastID}
 	}
-	return l.js.PublishMsgAsync(m)
+	return l.js.PublishMsgAsync(&natsgo.Msg{Subject: e.Subject, Data: e.Payload, Header: h})
 }
 
 // LastSeq returns the stream sequence of the newest event ever appended (0 for a log that
@@ -301,8 +272,11 @@ func (l *EventLog) LastSeq(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
-// bounds returns the first retained and the last stream sequence. For an empty stream first
-// is last+1 (or 0 when nothing was ever stored).
+// Bounds returns the first retained and the last stream sequence. For an empty stream first
+// is last+1 (or 0 when nothing was ever stored). Errors come from JetStream.
+func (l *EventLog) Bounds(ctx context.Context) (first, last uint64, err error) { return l.bounds(ctx) }
+
+// bounds is Bounds.
 func (l *EventLog) bounds(ctx context.Context) (first, last uint64, err error) {
 	info, err := l.stream.Info(ctx)
 	if err != nil {

@@ -9,13 +9,14 @@ import (
 // Subject scheme of the event log (DESIGN.md §3, made precise). Every <token> passes
 // callbridge.ValidToken, so it is exactly one subject token with no wildcard.
 //
-//	cb.<tenant>.call.<call_id>          a call event, once
-//	cb.<tenant>.agent.<agent>.call      a copy of a call event for each agent in its Audience
+//	cb.<tenant>.call.<call_id>          a call event, once; its audience in AudienceHeader
 //	cb.<tenant>.agent.<agent>.state     an agent event
 //
-// An agent subscribes to cb.<tenant>.agent.<agent>.> (their state and their calls); a
-// tenant-wide subscriber (supervisor, webhooks) to cb.<tenant>.call.> and
-// cb.<tenant>.agent.*.state, so it sees every call event once and never the agent copies.
+// Each event is stored once. Desktops do not read the stream by subject: the node's hub
+// routes each stored event to the sockets of its audience (AudienceHeader) and of the
+// tenant's supervisors. A tenant-wide reader (records, webhooks) reads cb.<tenant>.call.>
+// and cb.<tenant>.agent.*.state. Logs written before version 0.9 also hold copies of call
+// events on cb.<tenant>.agent.<agent>.call; every reader skips them.
 const subjectRoot = "cb"
 
 // callSubject returns cb.<tenant>.call.<call>.
@@ -23,20 +24,20 @@ func callSubject(t callbridge.TenantID, c callbridge.CallID) string {
 	return subjectRoot + "." + string(t) + ".call." + string(c)
 }
 
-// agentCallSubject returns cb.<tenant>.agent.<agent>.call.
-func agentCallSubject(t callbridge.TenantID, a callbridge.AgentID) string {
-	return subjectRoot + "." + string(t) + ".agent." + string(a) + ".call"
-}
-
 // agentStateSubject returns cb.<tenant>.agent.<agent>.state.
 func agentStateSubject(t callbridge.TenantID, a callbridge.AgentID) string {
 	return subjectRoot + "." + string(t) + ".agent." + string(a) + ".state"
 }
 
-// filterSubjects returns the JetStream filter subjects of f; f must be valid.
+// filterSubjects returns the JetStream filter subjects of f; f must be valid. An agent's
+// filter reads the tenant's call events and the agent's state; the subscription keeps the
+// call events whose audience names the agent.
 func filterSubjects(f callbridge.Filter) []string {
 	if f.Agent != "" {
-		return []string{subjectRoot + "." + string(f.Tenant) + ".agent." + string(f.Agent) + ".>"}
+		return []string{
+			subjectRoot + "." + string(f.Tenant) + ".call.>",
+			agentStateSubject(f.Tenant, f.Agent),
+		}
 	}
 	return []string{
 		subjectRoot + "." + string(f.Tenant) + ".call.>",
@@ -44,42 +45,40 @@ func filterSubjects(f callbridge.Filter) []string {
 	}
 }
 
-// eventSubjects validates the routing fields of ev and returns the subjects it is published
-// on, in publishing order: for a call event the call subject, then one copy per distinct
-// audience agent (in Audience order); for an agent event the agent's state subject (Audience
-// is ignored: an agent event goes to its own agent only). The error is an *callbridge.Error
-// with code EInvalid naming the bad field.
-func eventSubjects(ev *callbridge.Event) ([]string, error) {
+// route validates the routing fields of ev and returns its subject and the agents who
+// receive it: for a call event the distinct agents of its Audience in order, for an agent
+// event its agent (Audience is ignored). The error is an *callbridge.Error with code
+// EInvalid naming the bad field.
+func route(ev *callbridge.Event) (string, []callbridge.AgentID, error) {
 	if !callbridge.ValidToken(string(ev.Tenant)) {
-		return nil, invalidToken("tenant", string(ev.Tenant))
+		return "", nil, invalidToken("tenant", string(ev.Tenant))
 	}
 	switch {
 	case ev.Type.IsCall():
 		if !callbridge.ValidToken(string(ev.CallID)) {
-			return nil, invalidToken("call_id", string(ev.CallID))
+			return "", nil, invalidToken("call_id", string(ev.CallID))
 		}
-		subjects := make([]string, 1, 1+len(ev.Audience))
-		subjects[0] = callSubject(ev.Tenant, ev.CallID)
+		agents := make([]callbridge.AgentID, 0, len(ev.Audience))
 	audience:
 		for i, a := range ev.Audience {
 			if !callbridge.ValidToken(string(a)) {
-				return nil, invalidToken("audience agent", string(a))
+				return "", nil, invalidToken("audience agent", string(a))
 			}
 			for _, b := range ev.Audience[:i] {
 				if a == b {
 					continue audience
 				}
 			}
-			subjects = append(subjects, agentCallSubject(ev.Tenant, a))
+			agents = append(agents, a)
 		}
-		return subjects, nil
+		return callSubject(ev.Tenant, ev.CallID), agents, nil
 	case strings.HasPrefix(string(ev.Type), "agent."):
 		if !callbridge.ValidToken(string(ev.Agent)) {
-			return nil, invalidToken("agent", string(ev.Agent))
+			return "", nil, invalidToken("agent", string(ev.Agent))
 		}
-		return []string{agentStateSubject(ev.Tenant, ev.Agent)}, nil
+		return agentStateSubject(ev.Tenant, ev.Agent), []callbridge.AgentID{ev.Agent}, nil
 	default:
-		return nil, callbridge.Errorf(callbridge.EInvalid, "event type %q is neither a call nor an agent event", ev.Type)
+		return "", nil, callbridge.Errorf(callbridge.EInvalid, "event type %q is neither a call nor an agent event", ev.Type)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,6 +146,7 @@ func (l *EventLog) SubscribeWith(ctx context.Context, filter callbridge.Filter, 
 
 	s := &Subscription{
 		owner:  l,
+		agent:  filter.Agent,
 		log:    l.log.With("tenant", filter.Tenant, "agent", filter.Agent),
 		cons:   cons,
 		iter:   iter,
@@ -181,6 +183,7 @@ func (l *EventLog) SubscribeWith(ctx context.Context, filter callbridge.Filter, 
 // callbridge.Subscription.
 type Subscription struct {
 	owner  *EventLog
+	agent  callbridge.AgentID // an agent's subscription keeps the call events naming them
 	log    *slog.Logger
 	cons   jetstream.Consumer
 	iter   jetstream.MessagesContext
@@ -289,6 +292,9 @@ func (s *Subscription) run() {
 			continue
 		}
 		last = seq
+		if s.agent != "" && !s.forAgent(msg) {
+			continue
+		}
 		var ev callbridge.WireEvent
 		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
 			s.log.Warn("undecodable event skipped", "seq", seq, "subject", msg.Subject(), "err", err)
@@ -299,6 +305,20 @@ func (s *Subscription) run() {
 			return
 		}
 	}
+}
+
+// forAgent reports whether a message read by an agent's subscription is theirs: their state
+// event, or a call event whose AudienceHeader names them.
+func (s *Subscription) forAgent(msg jetstream.Msg) bool {
+	if !strings.Contains(msg.Subject(), ".call.") {
+		return true // the filter only lets the agent's own state subject through
+	}
+	for _, a := range strings.Fields(msg.Headers().Get(AudienceHeader)) {
+		if a == string(s.agent) {
+			return true
+		}
+	}
+	return false
 }
 
 // deliver calls fn unless the subscription is stopped, and reports whether it did.

@@ -15,23 +15,47 @@ import (
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/engine"
+	"github.com/callbridge/callbridge/hub"
 	"github.com/callbridge/callbridge/metrics"
 )
+
+// EventLog is where the node appends its events: the JetStream Appender (nats.Appender) in
+// production, Synchronous(log) for replays and tests.
+type EventLog interface {
+	// Append queues ev, in the order of calls. stored, when not nil, is called once ev is
+	// stored, with its sequence and its frame ({"seq":…,"type":…} JSON, shared, never to be
+	// modified), in append order, on one goroutine. Append blocks while the log holds too
+	// many events it could not store yet: that stops the loop, and so the switch's reader
+	// (push back, never a drop). Errors: an EInvalid *callbridge.Error for an event that
+	// cannot be stored (nothing queued), or ctx's error.
+	Append(ctx context.Context, ev callbridge.Event, stored func(seq uint64, frame []byte)) error
+	// Barrier queues fn to run, on the same goroutine as stored, once every event appended
+	// before it is stored.
+	Barrier(ctx context.Context, fn func()) error
+	// Status says how many events are held and, while the log refuses appends, why.
+	Status() (held int, err error)
+}
 
 // Config configures a Node.
 type Config struct {
 	Driver callbridge.Driver
 	Engine *engine.Engine
-	// Log receives every domain event, in engine order. Append is called from the loop
-	// goroutine and waited for, so the log's sequence matches the engine's state.
-	Log    callbridge.EventLog
+	// Log receives every domain event, in engine order, from the loop goroutine.
+	Log EventLog
+	// StartSeq is the log's last sequence when the node starts (snapshots drawn before the
+	// first event is stored carry it).
+	StartSeq uint64
+	// Hub, when set, receives every stored event for the node's sockets (hub.Publish), and
+	// View the agents' snapshots, each with the sequence of the last event it reflects.
+	Hub  *hub.Hub
+	View *hub.View
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// TickInterval is how often timers (wrap-up, reservations) are checked (default 250 ms).
 	TickInterval time.Duration
-	// OnEvent, if set, is called in the loop goroutine after each event is appended (tests,
-	// the replay command).
+	// OnEvent, if set, is called with each event (Seq set) once it is stored, in order, on
+	// the log's goroutine (tests, the replay command, the load harness).
 	OnEvent func(callbridge.Event)
 	// Metrics counts events and commands; nil counts nothing.
 	Metrics *metrics.Metrics
@@ -46,7 +70,9 @@ type Node struct {
 	synced  atomic.Bool
 	cmdQ    chan []callbridge.SwitchCommand
 	running atomic.Bool
-	wg      sync.WaitGroup
+	// last is the sequence of the last event stored (StartSeq before any).
+	last atomic.Uint64
+	wg   sync.WaitGroup
 	// stopped is closed when Run's loop has ended (a new one for each Run).
 	stopped atomic.Pointer[chan struct{}]
 }
@@ -68,13 +94,19 @@ func New(cfg Config) *Node {
 	if cfg.TickInterval <= 0 {
 		cfg.TickInterval = 250 * time.Millisecond
 	}
-	return &Node{
+	n := &Node{
 		cfg:   cfg,
 		log:   cfg.Logger,
-		inbox: make(chan func(), 1024),
+		inbox: make(chan func(), inboxLen),
 		cmdQ:  make(chan []callbridge.SwitchCommand, 256),
 	}
+	n.last.Store(cfg.StartSeq)
+	return n
 }
+
+// inboxLen caps what waits for the loop: switch events (a full inbox stops the switch's
+// reader) and requests (a full inbox refuses them with EUnavailable).
+const inboxLen = 1024
 
 // Run runs the engine loop and the driver until ctx ends. It returns nil after a clean stop,
 // or the driver's fatal error (for example a rejected login on the first connect).
@@ -104,6 +136,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	tick := time.NewTicker(n.cfg.TickInterval)
 	defer tick.Stop()
+	n.publishAll(ctx)
 	var err error
 loop:
 	for {
@@ -146,27 +179,97 @@ func (n *Node) emit(ctx context.Context, ev callbridge.SwitchEvent) {
 	}
 }
 
-// handle appends out's events to the log and queues its switch commands. Loop goroutine only.
+// handle appends out's events to the log and queues its switch commands. Loop goroutine
+// only. It blocks while the log holds too many events (push back) and while the switch
+// command queue is full.
 func (n *Node) handle(ctx context.Context, out engine.Output) {
-	for _, ev := range out.Events {
-		if _, err := n.cfg.Log.Append(ctx, ev); err != nil {
-			// The event log is the system of record for desktops; losing it is loud.
+	snaps := n.snapshots(out.Events)
+	for i, ev := range out.Events {
+		ev, snap := ev, snaps[i]
+		err := n.cfg.Log.Append(ctx, ev, func(seq uint64, frame []byte) { n.stored(ev, seq, frame, snap) })
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			// Only an event the log cannot represent gets here (EInvalid): a bug, and loud.
 			n.log.Error("append event", "type", ev.Type, "tenant", ev.Tenant, "err", err)
 			n.cfg.Metrics.EventLogError()
-			continue
-		}
-		n.cfg.Metrics.Event(ev.Type)
-		if n.cfg.OnEvent != nil {
-			n.cfg.OnEvent(ev)
 		}
 	}
 	if len(out.Commands) > 0 {
 		select {
 		case n.cmdQ <- out.Commands:
-		default:
-			n.log.Error("switch command queue full; dropping engine commands", "n", len(out.Commands))
+		case <-ctx.Done():
 		}
 	}
+}
+
+// snapshots returns, for each event of a step, the snapshots of the agents whose last event
+// in the step it is, drawn from the engine after the step. Nil without a View.
+func (n *Node) snapshots(evs []callbridge.Event) [][]callbridge.AgentSnapshot {
+	out := make([][]callbridge.AgentSnapshot, len(evs))
+	if n.cfg.View == nil || len(evs) == 0 {
+		return out
+	}
+	lastOf := map[callbridge.AgentKey]int{}
+	for i, ev := range evs {
+		if ev.Type.IsCall() {
+			for _, a := range ev.Audience {
+				lastOf[callbridge.AgentKey{Tenant: ev.Tenant, Agent: a}] = i
+			}
+		} else if ev.Agent != "" {
+			lastOf[callbridge.AgentKey{Tenant: ev.Tenant, Agent: ev.Agent}] = i
+		}
+	}
+	for k, i := range lastOf {
+		if snap, err := n.cfg.Engine.Snapshot(k.Tenant, k.Agent); err == nil {
+			out[i] = append(out[i], snap)
+		}
+	}
+	return out
+}
+
+// stored runs on the log's goroutine once ev is stored at seq: the node's sockets get it,
+// the view the agents' new snapshots.
+func (n *Node) stored(ev callbridge.Event, seq uint64, frame []byte, snaps []callbridge.AgentSnapshot) {
+	n.last.Store(seq)
+	if n.cfg.Hub != nil {
+		agents := ev.Audience
+		if !ev.Type.IsCall() {
+			agents = []callbridge.AgentID{ev.Agent}
+		}
+		n.cfg.Hub.Publish(hub.Message{Seq: seq, Tenant: ev.Tenant, Agents: agents, Frame: frame})
+	}
+	for _, s := range snaps {
+		s.Seq = seq
+		n.cfg.View.Put(s)
+	}
+	n.cfg.Metrics.Event(ev.Type)
+	if n.cfg.OnEvent != nil {
+		ev.Seq = seq
+		n.cfg.OnEvent(ev)
+	}
+}
+
+// publishAll puts every agent's snapshot into the view, at the log's position once every
+// event appended so far is stored. Loop goroutine only.
+func (n *Node) publishAll(ctx context.Context) {
+	if n.cfg.View == nil {
+		return
+	}
+	var snaps []callbridge.AgentSnapshot
+	for _, k := range n.cfg.Engine.AgentKeys() {
+		if snap, err := n.cfg.Engine.Snapshot(k.Tenant, k.Agent); err == nil {
+			snaps = append(snaps, snap)
+		}
+	}
+	_ = n.cfg.Log.Barrier(ctx, func() {
+		seq := n.last.Load()
+		for _, s := range snaps {
+			s.Seq = seq
+			n.cfg.View.Put(s)
+		}
+	})
 }
 
 // commandWorker carries out engine-initiated switch commands (wrap-up pauses …) in order.
@@ -199,15 +302,21 @@ func (n *Node) call(ctx context.Context, f func()) error {
 	done := make(chan struct{})
 	select {
 	case n.inbox <- func() { f(); close(done) }:
-	case <-ctx.Done():
-		return ctx.Err()
 	case <-stopped:
 		return callbridge.Errorf(callbridge.EUnavailable, "node is not running")
+	default:
+		// A full inbox: the loop is behind (or held by an event log that refuses appends).
+		// Refuse rather than queue without bound.
+		n.cfg.Metrics.Refused()
+		return callbridge.Errorf(callbridge.EUnavailable, "node is busy (%d requests and switch events waiting); try again", len(n.inbox))
 	}
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return callbridge.Errorf(callbridge.EUnavailable, "node did not answer in time")
+		}
 		return ctx.Err()
 	case <-stopped:
 		return callbridge.Errorf(callbridge.EUnavailable, "node is not running")
@@ -268,6 +377,23 @@ func (n *Node) DesktopAttached(ctx context.Context, tenant callbridge.TenantID, 
 	})
 }
 
+// DesktopHeartbeats records that each agent's desktop showed life, in one turn of the loop
+// (the gateway's heartbeat for every agent it holds a desktop of).
+func (n *Node) DesktopHeartbeats(ctx context.Context, agents []callbridge.AgentKey, desktop string) error {
+	return n.presence(ctx, func(now time.Time) (engine.Output, error) {
+		var out engine.Output
+		for _, k := range agents {
+			o, err := n.cfg.Engine.DesktopHeartbeat(k.Tenant, k.Agent, desktop, now)
+			if err != nil {
+				continue // an agent gone from the directory
+			}
+			out.Events = append(out.Events, o.Events...)
+			out.Commands = append(out.Commands, o.Commands...)
+		}
+		return out, nil
+	})
+}
+
 // DesktopDetached records that a desktop of the agent went away (callbridge.Presence).
 func (n *Node) DesktopDetached(ctx context.Context, tenant callbridge.TenantID, agent callbridge.AgentID, desktop string) error {
 	return n.presence(ctx, func(now time.Time) (engine.Output, error) {
@@ -306,18 +432,34 @@ func (n *Node) Availability(ctx context.Context, tenant callbridge.TenantID, age
 	return av, aerr
 }
 
-// Snapshot returns the agent's state and calls with the log position they correspond to.
+// Snapshot returns the agent's state and calls with the log position they correspond to:
+// from the View when the node has one (no round trip through the loop), else drawn in the
+// loop at the position reached once every event before it is stored.
 func (n *Node) Snapshot(ctx context.Context, tenant callbridge.TenantID, agent callbridge.AgentID) (callbridge.AgentSnapshot, error) {
+	if n.cfg.View != nil {
+		if snap, ok := n.cfg.View.Get(callbridge.AgentKey{Tenant: tenant, Agent: agent}); ok {
+			return snap, nil
+		}
+	}
 	var snap callbridge.AgentSnapshot
 	var serr error
+	done := make(chan struct{})
 	err := n.call(ctx, func() {
-		snap, serr = n.cfg.Engine.Snapshot(tenant, agent)
-		if serr == nil {
-			snap.Seq, serr = n.cfg.Log.LastSeq(ctx)
+		if snap, serr = n.cfg.Engine.Snapshot(tenant, agent); serr != nil {
+			close(done)
+			return
+		}
+		if serr = n.cfg.Log.Barrier(ctx, func() { snap.Seq = n.last.Load(); close(done) }); serr != nil {
+			close(done)
 		}
 	})
 	if err != nil {
 		return snap, err
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return snap, callbridge.Errorf(callbridge.EUnavailable, "node did not answer in time")
 	}
 	return snap, serr
 }
@@ -329,6 +471,9 @@ func (n *Node) Ready() error {
 	}
 	if !n.linkUp.Load() || !n.synced.Load() {
 		return callbridge.Errorf(callbridge.EUnavailable, "switch link is down")
+	}
+	if held, err := n.cfg.Log.Status(); err != nil {
+		return callbridge.Errorf(callbridge.EUnavailable, "event log refuses appends (%d events held, switch reading paused): %v", held, err)
 	}
 	return nil
 }

@@ -90,7 +90,7 @@ func start(t *testing.T, grace time.Duration) (*node.Node, *refusing, *memLog) {
 		t.Fatal(err)
 	}
 	log := &memLog{}
-	nd := node.New(node.Config{Driver: drv, Engine: eng, Log: log, TickInterval: 20 * time.Millisecond})
+	nd := node.New(node.Config{Driver: drv, Engine: eng, Log: node.Synchronous(log), TickInterval: 20 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { nd.Run(ctx); close(done) }()

@@ -143,7 +143,7 @@ func startLiveReplay(t *testing.T, name string) *liveReplay {
 		t.Fatal(err)
 	}
 	r := &liveReplay{t: t, tap: tap, srv: srv, wake: make(chan struct{}, 1)}
-	r.n = node.New(node.Config{Driver: drv, Engine: eng, Log: &replay.Log{}, Logger: slog.New(slog.DiscardHandler),
+	r.n = node.New(node.Config{Driver: drv, Engine: eng, Log: node.Synchronous(&replay.Log{}), Logger: slog.New(slog.DiscardHandler),
 		OnEvent: func(ev callbridge.Event) {
 			r.mu.Lock()
 			r.evs = append(r.evs, ev)

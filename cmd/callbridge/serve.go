@@ -22,6 +22,7 @@ import (
 	"github.com/callbridge/callbridge/asterisk"
 	"github.com/callbridge/callbridge/engine"
 	cbhttp "github.com/callbridge/callbridge/http"
+	"github.com/callbridge/callbridge/hub"
 	"github.com/callbridge/callbridge/metrics"
 	cbnats "github.com/callbridge/callbridge/nats"
 	"github.com/callbridge/callbridge/node"
@@ -50,14 +51,17 @@ type Main struct {
 	stdout, stderr io.Writer
 	Logger         *slog.Logger
 
-	store   serveStore // --- CRM (issue 5): SQLite or PostgreSQL, see crm.go
-	crm     *crm
-	natsSrv *cbnats.Server
-	evlog   *cbnats.EventLog
-	Node    *node.Node
-	HTTP    *cbhttp.Server
-	Metrics *metrics.Metrics // served at /metrics
-	demo    bool
+	store    serveStore // --- CRM (issue 5): SQLite or PostgreSQL, see crm.go
+	crm      *crm
+	natsSrv  *cbnats.Server
+	evlog    *cbnats.EventLog
+	appender *cbnats.Appender
+	Hub      *hub.Hub
+	View     *hub.View
+	Node     *node.Node
+	HTTP     *cbhttp.Server
+	Metrics  *metrics.Metrics // served at /metrics
+	demo     bool
 	// noDemo says why the embedded default has no demo logins ("" when it has them or is not
 	// the embedded default); see demo.go.
 	noDemo string
@@ -220,6 +224,35 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("open event log: %w", err)
 	}
 	m.evlog = evlog
+	m.closers = append(m.closers, evlog.Close)
+
+	// Fan-out: the hub, preloaded with the log's recent events so that desktops resuming
+	// after a restart are served from memory; the appender, the node's only way into the log.
+	m.Hub = hub.New(hub.Config{Reader: evlog.HubReader(), Logger: lg})
+	startSeq, err := evlog.Preload(ctx, m.Hub, preloadEvents)
+	if err != nil {
+		return fmt.Errorf("event log: %w", err)
+	}
+	m.View = hub.NewView()
+	m.appender, err = evlog.NewAppender(ctx, cbnats.AppenderConfig{Logger: lg})
+	if err != nil {
+		return fmt.Errorf("event log: %w", err)
+	}
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	appenderDone := make(chan struct{})
+	go func() { defer close(appenderDone); _ = m.appender.Run(bg) }()
+	go m.Hub.Run(bg)
+	m.closers = append(m.closers, func() {
+		// After the node has stopped: store what it produced, then stop.
+		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := m.appender.Close(dctx); err != nil {
+			held, _ := m.appender.Status()
+			lg.Error("event log: events not stored at shutdown", "held", held, "err", err)
+		}
+		cancel()
+		stopBG()
+		<-appenderDone
+	})
 
 	// Driver and engine.
 	drv, err := m.driver(dir)
@@ -239,9 +272,10 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("engine: %w", err)
 	}
 	m.Metrics = metrics.New()
-	m.Node = node.New(node.Config{Driver: drv, Engine: eng, Log: evlog, Logger: lg.With("component", "node"), OnEvent: m.onEvent,
-		Metrics: m.Metrics})
+	m.Node = node.New(node.Config{Driver: drv, Engine: eng, Log: m.appender, StartSeq: startSeq, Hub: m.Hub, View: m.View,
+		Logger: lg.With("component", "node"), OnEvent: m.onEvent, Metrics: m.Metrics})
 	m.Metrics.WatchModel(m.Node)
+	m.Metrics.WatchEventLog(m.appender.Status)
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
 	m.nodeErr = make(chan error, 1)
@@ -264,7 +298,7 @@ func (m *Main) Open(ctx context.Context) error {
 	// --- end CRM
 	hs, err := cbhttp.NewServer(cbhttp.Config{
 		Addr: m.HTTPAddr, Store: store, Sessions: store, BcryptCost: m.bcrypt(),
-		Log: evlog, Commander: m.Node, Secret: secret,
+		Hub: m.Hub, Commander: m.Node, Secret: secret,
 		AllowedOrigins: origins, Logger: lg.With("component", "http"),
 		CRM:     m.crm.httpConfig(store),
 		Ready:   readiness(store, nc),
@@ -395,6 +429,11 @@ func loadSecret(path string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// preloadEvents is how many of the log's newest events the hub keeps in its windows at
+// start (about a minute of a busy site), so that desktops resuming across a restart are
+// served without reading the log.
+const preloadEvents = 100_000
 
 // newCallID returns a ULID with the call's start time.
 func newCallID(t time.Time) callbridge.CallID {

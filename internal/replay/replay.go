@@ -63,7 +63,7 @@ func Run(ctx context.Context, cfg Config) ([]callbridge.Event, error) {
 		return nil, err
 	}
 	log := &Log{}
-	n := node.New(node.Config{Driver: drv, Engine: eng, Log: log, Logger: cfg.Logger})
+	n := node.New(node.Config{Driver: drv, Engine: eng, Log: node.Synchronous(log), Logger: cfg.Logger})
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
