@@ -47,8 +47,8 @@ type Config struct {
 	StartSeq uint64
 	// Hub, when set, receives every stored event for the node's sockets (hub.Publish), and
 	// View the agents' snapshots, each with the sequence of the last event it reflects.
-	Hub  *hub.Hub
-	View *hub.View
+	Hub    *hub.Hub
+	View   *hub.View
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
