@@ -2,7 +2,9 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,9 +97,7 @@ func start(t *testing.T, grace time.Duration) (*node.Node, *refusing, *memLog) {
 	done := make(chan struct{})
 	go func() { nd.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	for nd.Ready() != nil {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitReady(t, nd)
 	return nd, drv, log
 }
 
@@ -199,5 +199,159 @@ func TestPresenceThroughTheNode(t *testing.T) {
 	}
 	if _, err := nd.Availability(ctx, "demo", "nobody"); callbridge.ErrorCode(err) != callbridge.ENotFound {
 		t.Fatalf("unknown agent: %v", err)
+	}
+}
+
+// gateLog is a node.EventLog that stores into memLog while its gate is open and, while it
+// is shut, holds the appending loop (as the JetStream appender does with a full window
+// while the log refuses appends).
+type gateLog struct {
+	log  *memLog
+	mu   sync.Mutex
+	open chan struct{}
+	err  error
+	held int
+}
+
+func newGateLog() *gateLog {
+	g := &gateLog{log: &memLog{}, open: make(chan struct{})}
+	close(g.open)
+	return g
+}
+
+func (g *gateLog) shut(err error) {
+	g.mu.Lock()
+	g.open, g.err = make(chan struct{}), err
+	g.mu.Unlock()
+}
+
+func (g *gateLog) reopen() {
+	g.mu.Lock()
+	close(g.open)
+	g.err = nil
+	g.mu.Unlock()
+}
+
+func (g *gateLog) Append(ctx context.Context, ev callbridge.Event, stored func(uint64, []byte)) error {
+	g.mu.Lock()
+	open := g.open
+	g.held++
+	g.mu.Unlock()
+	defer func() { g.mu.Lock(); g.held--; g.mu.Unlock() }()
+	select {
+	case <-open:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	seq, _ := g.log.Append(ctx, ev)
+	if stored != nil {
+		stored(seq, nil)
+	}
+	return nil
+}
+
+func (g *gateLog) Barrier(ctx context.Context, fn func()) error {
+	g.mu.Lock()
+	open := g.open
+	g.mu.Unlock()
+	select {
+	case <-open:
+		fn()
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *gateLog) Status() (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.held, g.err
+}
+
+// TestPushBackWhileTheLogRefusesAppends: while the event log cannot take an event the loop
+// waits for it (nothing is dropped), readiness says why, requests beyond the loop's queue
+// are refused with unavailable at once, and once the log is back every event is stored in
+// order and the waiting requests complete.
+func TestPushBackWhileTheLogRefusesAppends(t *testing.T) {
+	dir := directory()
+	drv := sim.New(sim.Config{Directory: dir}, nil)
+	n := 0
+	eng, err := engine.New(engine.Config{Directory: dir, Capabilities: drv.Capabilities(), Now: time.Now(),
+		NewCallID: func(time.Time) callbridge.CallID { n++; return callbridge.CallID(fmt.Sprintf("01J%023d", n)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGateLog()
+	nd := node.New(node.Config{Driver: drv, Engine: eng, Log: g, TickInterval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { nd.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitReady(t, nd)
+
+	g.shut(errors.New("stream offline"))
+	// agent1 logs on: its events reach the log, which holds the loop.
+	first := make(chan error, 1)
+	go func() {
+		_, err := nd.Do(context.Background(), callbridge.Command{Name: callbridge.CmdSetAgentState, Tenant: "demo", Agent: "agent1",
+			Role: callbridge.RoleAgent, State: callbridge.AgentReady})
+		first <- err
+	}()
+	waitCond(t, "the loop to wait for the log", func() bool { held, _ := g.Status(); return held > 0 })
+	if err := nd.Ready(); callbridge.ErrorCode(err) != callbridge.EUnavailable || !strings.Contains(err.Error(), "stream offline") {
+		t.Errorf("Ready = %v, want unavailable naming the log's error", err)
+	}
+	// Fill the loop's queue; the request that finds it full is refused at once.
+	var wg sync.WaitGroup
+	refused := make(chan error, 2000)
+	for i := 0; i < 1100; i++ {
+		wg.Go(func() {
+			err := nd.DesktopHeartbeat(context.Background(), "demo", "agent2", "d1")
+			if err != nil {
+				refused <- err
+			}
+		})
+	}
+	var busy error
+	select {
+	case busy = <-refused:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no request was refused while the loop's queue was full")
+	}
+	if callbridge.ErrorCode(busy) != callbridge.EUnavailable || !strings.Contains(busy.Error(), "busy") {
+		t.Fatalf("refusal = %v, want unavailable (busy)", busy)
+	}
+
+	g.reopen()
+	if err := <-first; err != nil {
+		t.Fatalf("the command held behind the log: %v", err)
+	}
+	wg.Wait()
+	close(refused)
+	for err := range refused {
+		if callbridge.ErrorCode(err) != callbridge.EUnavailable {
+			t.Errorf("a request failed with %v, want only unavailable refusals", err)
+		}
+	}
+	if _, ok := g.log.find(callbridge.EventAgentStateChanged, func(ev callbridge.Event) bool { return ev.Agent == "agent1" }); !ok {
+		t.Fatal("agent1's state change was not stored once the log was back")
+	}
+	waitReady(t, nd)
+}
+
+func waitReady(t *testing.T, nd *node.Node) {
+	t.Helper()
+	waitCond(t, "the node to be ready", func() bool { return nd.Ready() == nil })
+}
+
+func waitCond(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
