@@ -113,7 +113,7 @@ func TestDesktopPresence(t *testing.T) {
 	}
 	// Closing one tab keeps the desktop.
 	_ = c.conn.CloseNow()
-	waitFor(t, "the first tab to close", func() bool { return h.srv.OpenSockets() == 1 })
+	waitFor(t, "the first tab to close", func() bool { return h.srv.Sockets() == 1 })
 	h.srv.BeatDesktops()
 	if calls = pc.wait(t, 4); calls[3] != "heartbeat acme/alice "+desk {
 		t.Fatalf("after closing one of two tabs: %q, want a heartbeat and no detach", calls)

@@ -460,6 +460,13 @@ func (s *Server) unregister(c *wsConn) {
 	s.wsWG.Done()
 }
 
+// Sockets counts the open WebSockets (every tab of every user).
+func (s *Server) Sockets() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 // logger returns the gateway's logger.
 func (s *Server) logger() *slog.Logger { return s.log }
 

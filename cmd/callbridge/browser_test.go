@@ -150,14 +150,15 @@ func TestBrowserTwoTabs(t *testing.T) {
 	two.waitFor(fmt.Sprintf(jsGone, id) + " && " + fmt.Sprintf(jsWrapUpOf, id))
 
 	// Closing the second tab does not log the agent out: the first still works and the
-	// agent stays logged on. Once the engine has seen the tab go (one desktop left), no grace
-	// time runs (it starts only when the last desktop goes), so nothing can follow.
+	// agent stays logged on. The gateway reports an agent's tabs to the engine as one
+	// desktop, so the engine keeps seeing it while one tab is left and no grace time runs.
 	sup := login(t, m, "supervisor1", "demo")
 	var av callbridge.Availability
-	testenv.Eventually(t, "both tabs' desktops", func() bool { _, av = availability(t, m, sup, "agent2"); return av.Desktops == 2 })
+	testenv.Eventually(t, "both tabs' sockets", func() bool { return m.HTTP.Sockets() == 2 })
+	testenv.Eventually(t, "the agent's desktop", func() bool { _, av = availability(t, m, sup, "agent2"); return av.Desktops == 1 })
 	two.close()
-	testenv.Eventually(t, "the engine to see the tab go", func() bool { _, av = availability(t, m, sup, "agent2"); return av.Desktops == 1 })
-	if !av.DesktopLostAt.IsZero() || av.State == callbridge.AgentLoggedOut || av.Reason == callbridge.ReasonDesktopLost {
+	testenv.Eventually(t, "the gateway to see the tab go", func() bool { return m.HTTP.Sockets() == 1 })
+	if _, av = availability(t, m, sup, "agent2"); av.Desktops != 1 || !av.DesktopLostAt.IsZero() || av.State == callbridge.AgentLoggedOut || av.Reason == callbridge.ReasonDesktopLost {
 		t.Fatalf("agent2 with a tab left: %+v", av)
 	}
 	one.click(`sr.querySelector("button[data-action=ready]")`)

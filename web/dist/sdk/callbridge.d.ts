@@ -325,7 +325,8 @@ export interface StatusChange {
     recovered?: boolean;
     /** closed: why: `closed` (by close()), `signed_out` (the session ended on the server: logout
      * in another tab or app, the user was removed, or a refresh failed), `unauthorized` (the
-     * token was refused and there is no refresh token), `token_expired` (likewise). */
+     * token was refused and there is no refresh token), `token_expired` (likewise), `too_many_connections` (the
+     * user has as many connections open as the server allows; close one first). */
     reason?: string;
     /** The WebSocket close code of the drop, when there was one. */
     closeCode?: number;
@@ -338,6 +339,18 @@ export interface SnapshotMessage {
     /** True when it replaces earlier state (after a slow-consumer resync). */
     resync: boolean;
 }
+/**
+ * The resync message: the position the client resumed from could not be served (`aged_out`:
+ * older than the server keeps; `ahead`: from another log, e.g. after the server's data was
+ * reset; `overload`, `unavailable`). Agents get a fresh snapshot (also emitted as a
+ * "snapshot" with resync true); every event after seq follows.
+ */
+export interface ResyncMessage {
+    type: "resync";
+    reason: string;
+    seq: number;
+    data?: Snapshot;
+}
 /** Everything a Client emits, by name. */
 export type ClientEvents = {
     /** Every domain event, once, in order. */
@@ -347,6 +360,8 @@ export type ClientEvents = {
     /** Every agent event. */
     agent: AgentEvent;
     snapshot: SnapshotMessage;
+    /** The server could not resume where the client left off; state was redrawn. */
+    resync: ResyncMessage;
     status: StatusChange;
     /** A refresh gave new tokens: store the session where the next page load finds it. */
     session: Session;

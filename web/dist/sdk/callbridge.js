@@ -387,6 +387,10 @@ var Client = class {
       this.#end("signed_out", code);
       return;
     }
+    if (code === 4009) {
+      this.#end("too_many_connections", code);
+      return;
+    }
     if (code === 4001) {
       if (!this.#refresher) {
         this.#end("token_expired", code);
@@ -621,6 +625,16 @@ var Client = class {
       clearTimeout(p.timer);
       if (msg.ok) p.resolve(msg.data ?? {});
       else p.reject(new CommandError(p.cmd, msg.re, msg.error?.code ?? "internal", msg.error?.message ?? "the command failed"));
+      return;
+    }
+    if (msg.type === "resync") {
+      this.lastSeq = msg.seq;
+      this.#haveSeq = true;
+      if (msg.data) {
+        this.snapshot = msg.data;
+        this.#emit("snapshot", { type: "snapshot", seq: msg.seq, data: msg.data, resync: true });
+      }
+      this.#emit("resync", { type: "resync", reason: String(msg.reason ?? ""), seq: msg.seq, data: msg.data });
       return;
     }
     if (msg.type === "snapshot") {

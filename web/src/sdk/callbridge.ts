@@ -370,7 +370,8 @@ export interface StatusChange {
   recovered?: boolean;
   /** closed: why: `closed` (by close()), `signed_out` (the session ended on the server: logout
    * in another tab or app, the user was removed, or a refresh failed), `unauthorized` (the
-   * token was refused and there is no refresh token), `token_expired` (likewise). */
+   * token was refused and there is no refresh token), `token_expired` (likewise), `too_many_connections` (the
+   * user has as many connections open as the server allows; close one first). */
   reason?: string;
   /** The WebSocket close code of the drop, when there was one. */
   closeCode?: number;
@@ -385,6 +386,19 @@ export interface SnapshotMessage {
   resync: boolean;
 }
 
+/**
+ * The resync message: the position the client resumed from could not be served (`aged_out`:
+ * older than the server keeps; `ahead`: from another log, e.g. after the server's data was
+ * reset; `overload`, `unavailable`). Agents get a fresh snapshot (also emitted as a
+ * "snapshot" with resync true); every event after seq follows.
+ */
+export interface ResyncMessage {
+  type: "resync";
+  reason: string;
+  seq: number;
+  data?: Snapshot;
+}
+
 /** Everything a Client emits, by name. */
 export type ClientEvents = {
   /** Every domain event, once, in order. */
@@ -394,6 +408,8 @@ export type ClientEvents = {
   /** Every agent event. */
   agent: AgentEvent;
   snapshot: SnapshotMessage;
+  /** The server could not resume where the client left off; state was redrawn. */
+  resync: ResyncMessage;
   status: StatusChange;
   /** A refresh gave new tokens: store the session where the next page load finds it. */
   session: Session;
@@ -772,6 +788,11 @@ export class Client {
       this.#end("signed_out", code);
       return;
     }
+    if (code === 4009) {
+      // The user has too many connections open: retrying would only be refused again.
+      this.#end("too_many_connections", code);
+      return;
+    }
     if (code === 4001) {
       // The access token expired before a refresh replaced it (a suspended laptop): refresh
       // before the next attempt, which resumes after lastSeq.
@@ -1028,6 +1049,17 @@ export class Client {
       clearTimeout(p.timer);
       if (msg.ok) p.resolve(msg.data ?? {});
       else p.reject(new CommandError(p.cmd, msg.re, msg.error?.code ?? "internal", msg.error?.message ?? "the command failed"));
+      return;
+    }
+    if (msg.type === "resync") {
+      // Redraw from here: the seq may even be lower than lastSeq (a reset log).
+      this.lastSeq = msg.seq;
+      this.#haveSeq = true;
+      if (msg.data) {
+        this.snapshot = msg.data as Snapshot;
+        this.#emit("snapshot", { type: "snapshot", seq: msg.seq, data: msg.data, resync: true });
+      }
+      this.#emit("resync", { type: "resync", reason: String(msg.reason ?? ""), seq: msg.seq, data: msg.data });
       return;
     }
     if (msg.type === "snapshot") {
