@@ -125,6 +125,10 @@ func (s *Server) handleWS(w nethttp.ResponseWriter, r *nethttp.Request) {
 		c.closeWith(CloseTooManyConnections, "too many connections")
 		return
 	}
+	if p := c.pending.Load(); p != nil {
+		c.closeWith(p.code, p.reason)
+		return
+	}
 	if first != nil {
 		c.write(first)
 	}
@@ -198,6 +202,8 @@ type wsConn struct {
 	// queued counts the bytes handed to the socket and not yet written to the kernel.
 	queued  atomic.Int64
 	closing atomic.Bool
+	// pending is a close asked for before the upgrade completed.
+	pending atomic.Pointer[closeReq]
 
 	mu      sync.Mutex
 	sub     *hub.Subscription
@@ -334,13 +340,24 @@ func frameOverhead(n int) int64 {
 // socket once the client answers or after WriteTimeout. The first call wins; later writes
 // are dropped.
 func (c *wsConn) closeWith(code int, reason string) {
+	ws := c.ws.Load()
+	if ws == nil {
+		// Not upgraded yet: handleWS closes it right after the upgrade.
+		c.pending.CompareAndSwap(nil, &closeReq{code, reason})
+		return
+	}
 	if !c.closing.CompareAndSwap(false, true) {
 		return
 	}
-	ws := c.ws.Load()
 	c.queued.Add(int64(4 + len(reason)))
 	_ = ws.WriteClose(code, reason)
 	time.AfterFunc(c.s.cfg.WriteTimeout, func() { _ = ws.Close() })
+}
+
+// closeReq is a close code and reason.
+type closeReq struct {
+	code   int
+	reason string
 }
 
 // onMessage handles one client message (on the engine's handler pool: it must not block).
