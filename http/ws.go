@@ -26,8 +26,9 @@ const (
 	// reconnects and resumes with after_seq (the server answers with a resync when it fell
 	// too far behind to catch up).
 	CloseSlowConsumer = 4008
-	// CloseTokenExpired closes a connection when its token expires; reason "token expired".
-	// The client must log in again (or refresh its token) and reconnect.
+	// CloseTokenExpired closes a connection when its access token expires; reason "token
+	// expired". The client refreshes (POST /v1/refresh) and reconnects with after_seq; clients
+	// move to a new socket with a refreshed token before this (see sessions.go, docs/api.md).
 	CloseTokenExpired = 4001
 	// CloseTooManyConnections closes a connection at once when its user already has
 	// Config.MaxSocketsPerUser open; reason "too many connections". The client should not
