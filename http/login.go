@@ -99,7 +99,7 @@ func (s *Server) handleLogin(w nethttp.ResponseWriter, r *nethttp.Request) {
 			s.perAddr.done(addr, now, false, false)
 		}
 		wait := max(waitUser, waitAddr)
-		s.log.Warn("login rate limited", "username", req.Username, "remote", r.RemoteAddr, "retry_after", wait)
+		s.log.Info("login rate limited", "username", req.Username, "remote", r.RemoteAddr, "retry_after", wait)
 		w.Header().Set("Retry-After", retryAfter(wait))
 		s.writeError(w, r, callbridge.Errorf(callbridge.ERateLimited,
 			"too many failed logins; try again in %s", retryAfter(wait)+" s"))
