@@ -25,20 +25,30 @@ func (r tableResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.A
 	return []netip.Addr{netip.MustParseAddr(a)}, nil
 }
 
-// TestCreateWebhookRefusesForbiddenTargets: POST /v1/webhooks answers 400 for a URL whose
-// host is, or resolves to, an address that deliveries may not reach (cloud metadata,
-// link-local, loopback when not allowed), says which, and creates nothing. A public host is
-// still accepted.
-func TestCreateWebhookRefusesForbiddenTargets(t *testing.T) {
-	t.Parallel()
+// newWebhookServer is a gateway with a real SQLite store behind the CRM API, its CRM
+// configuration changed by change.
+func newWebhookServer(t *testing.T, change func(*cbhttp.CRMConfig)) (*harness, *sqlite.DB) {
+	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "callbridge.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	h := newServer(t, func(c *cbhttp.Config) {
-		c.CRM = cbhttp.CRMConfig{Records: db, Webhooks: db, APIKeys: db,
-			Resolver: tableResolver{"metadata.example": "169.254.169.254", "crm.example": "203.0.113.7"}}
+		c.CRM = cbhttp.CRMConfig{Records: db, Webhooks: db, APIKeys: db}
+		change(&c.CRM)
+	})
+	return h, db
+}
+
+// TestCreateWebhookRefusesForbiddenTargets: POST /v1/webhooks answers 400 for a URL whose
+// host is, or resolves to, an address that deliveries may not reach (cloud metadata,
+// link-local, loopback when not allowed), says which, and creates nothing. A public host is
+// still accepted.
+func TestCreateWebhookRefusesForbiddenTargets(t *testing.T) {
+	t.Parallel()
+	h, db := newWebhookServer(t, func(c *cbhttp.CRMConfig) {
+		c.Resolver = tableResolver{"metadata.example": "169.254.169.254", "crm.example": "203.0.113.7"}
 	})
 	sam := h.token(t, "sam")
 	for _, tc := range []struct{ url, msg string }{
@@ -64,14 +74,7 @@ func TestCreateWebhookRefusesForbiddenTargets(t *testing.T) {
 // options (--webhook-allow-loopback).
 func TestCreateWebhookLoopbackWhenAllowed(t *testing.T) {
 	t.Parallel()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "callbridge.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	h := newServer(t, func(c *cbhttp.Config) {
-		c.CRM = cbhttp.CRMConfig{Records: db, Webhooks: db, APIKeys: db, WebhookDestinations: webhook.Destinations{AllowLoopback: true}}
-	})
+	h, _ := newWebhookServer(t, func(c *cbhttp.CRMConfig) { c.WebhookDestinations = webhook.Destinations{AllowLoopback: true} })
 	sam := h.token(t, "sam")
 	if res := h.do(t, "POST", "/v1/webhooks", sam, jsonBody(t, map[string]any{"url": "http://localhost:9/hook", "events": []string{"*"}})); res.status != nethttp.StatusCreated {
 		t.Fatalf("loopback with AllowLoopback: %d %s", res.status, res.body)

@@ -18,6 +18,19 @@ import (
 // rest sends a JSON request and decodes the JSON answer into out (when not nil).
 func rest(t *testing.T, m *Main, method, path, token string, body any, out any) int {
 	t.Helper()
+	status, b := restReply(t, m, method, path, token, body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %d %s", method, path, status, b)
+		}
+	}
+	return status
+}
+
+// restReply sends a REST request (body as JSON, when not nil) and returns the status and the
+// body exactly as written.
+func restReply(t *testing.T, m *Main, method, path, token string, body any) (int, []byte) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -34,12 +47,7 @@ func rest(t *testing.T, m *Main, method, path, token string, body any, out any) 
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, b)
-		}
-	}
-	return res.StatusCode
+	return res.StatusCode, b
 }
 
 // crmReceiver is the CRM's webhook endpoint: it verifies every signature.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -64,22 +63,6 @@ func wsReply(t *testing.T, m *Main, token, cmd string, params map[string]any) []
 			return frame
 		}
 	}
-}
-
-// restReply sends a REST request and returns its status and body exactly as written.
-func restReply(t *testing.T, m *Main, method, path, token string, body any) (int, []byte) {
-	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, "http://"+m.HTTP.Addr()+path, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	out, _ := io.ReadAll(res.Body)
-	return res.StatusCode, out
 }
 
 // TestForeignTargetRepliesAreIdentical: on a live node, every command that dials answers a
