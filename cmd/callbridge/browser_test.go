@@ -271,6 +271,16 @@ func TestBrowserLinkDropLosesNoEvent(t *testing.T) {
 	if toggles < 30 {
 		t.Fatalf("only %d toggles: too few events flowed", toggles)
 	}
+	// The barrier for "every event has reached the reference desktop": one last change, with a
+	// reason no toggle uses; the desktop receives in log order, so once it has this one it
+	// has all before it (a command's event can come after its reply).
+	if r := ref.cmd("set_agent_state", map[string]any{"state": "not_ready", "reason": "training"}); r["ok"] != true {
+		t.Fatal(r)
+	}
+	ref.waitEvent("the last change", func(e map[string]any) bool {
+		d, _ := e["data"].(map[string]any)
+		return e["type"] == "agent.state_changed" && d["reason"] == "training"
+	})
 	refSeqs, _ := ref.events()
 	if len(refSeqs) < toggles {
 		t.Fatalf("the reference desktop got %d events for %d toggles", len(refSeqs), toggles)
