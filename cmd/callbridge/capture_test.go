@@ -4,10 +4,12 @@ import (
 	"context"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/callbridge/callbridge/asterisk/ami"
 	"github.com/callbridge/callbridge/capture"
 	"github.com/callbridge/callbridge/internal/fixtures"
 	"github.com/callbridge/callbridge/internal/testenv"
@@ -33,7 +35,9 @@ func TestCaptureRecordsSession(t *testing.T) {
 	if last == "" {
 		t.Fatal("the recording has no event")
 	}
-	go stopWhenCaptured(cancel, srv.Played(0), out, last)
+	go stopWhenCaptured(cancel, srv.Played(0), out, func(recs []capture.Record) bool {
+		return amiListDone(recs, "BridgeList") && holds(recs, last) // the last resync action, the last event
+	})
 	if err := run(ctx, []string{"capture", "--pbx", "ami://cti:cti-secret@" + srv.Addr(), "--out", out}, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -88,24 +92,56 @@ func lastEvent(recs []capture.Record, prefix, inside string) string {
 	return ""
 }
 
+// holds reports whether recs has a frame received from the switch that is exactly raw.
+func holds(recs []capture.Record, raw string) bool {
+	return slices.ContainsFunc(recs, func(r capture.Record) bool { return r.Dir == capture.DirIn && r.Raw == raw })
+}
+
+// amiListDone reports whether recs holds the end of the event list that the capture's
+// action (e.g. "BridgeList") asked for: the Complete event with that action's ActionID.
+func amiListDone(recs []capture.Record, action string) bool {
+	for _, r := range recs {
+		if r.Dir == capture.DirOut && strings.HasPrefix(r.Raw, "Action: "+action+"\r\n") {
+			id := "ActionID: " + ami.ParseMessage(r.Raw).ActionID() + "\r\n"
+			return slices.ContainsFunc(recs, func(in capture.Record) bool {
+				return in.Dir == capture.DirIn && strings.Contains(in.Raw, id) && strings.Contains(in.Raw, "EventList: Complete")
+			})
+		}
+	}
+	return false
+}
+
+// eslAPIDone reports whether recs holds the api command starting with cmd and a reply to
+// every api command so far (FreeSWITCH answers them in order).
+func eslAPIDone(recs []capture.Record, cmd string) bool {
+	sent, answered, asked := 0, 0, false
+	for _, r := range recs {
+		switch {
+		case r.Dir == capture.DirOut && strings.HasPrefix(r.Raw, "api "):
+			sent++
+			asked = asked || strings.HasPrefix(r.Raw, "api "+cmd)
+		case r.Dir == capture.DirIn && strings.HasPrefix(r.Raw, "Content-Type: api/response\n"):
+			answered++
+		}
+	}
+	return asked && answered >= sent
+}
+
 // stopWhenCaptured calls stop once the replay server has played its script (played is
-// closed) and the capture file at path holds the frame raw: the last frame the switch sent
-// has been written, so nothing is cut off. It gives up after testenv.Patience, leaving the
-// capture's own deadline to end it (and the test to say so).
-func stopWhenCaptured(stop func(), played <-chan struct{}, path, raw string) {
+// closed) and the capture file at path satisfies done (read while it is written: a
+// half-written last line is "not yet"): the capture's own resync has been answered and the
+// last frame the switch sent has been written, so nothing is cut off. It gives up after
+// testenv.Patience, leaving the capture's own deadline to end it (and the test to say so).
+func stopWhenCaptured(stop func(), played <-chan struct{}, path string, done func([]capture.Record) bool) {
 	select {
 	case <-played:
 	case <-time.After(testenv.Patience):
 		return
 	}
 	for deadline := time.Now().Add(testenv.Patience); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		// The file is read while it is written: a half-written last line is "not yet".
-		recs, _ := capture.ReadFile(path)
-		for _, r := range recs {
-			if r.Dir == capture.DirIn && r.Raw == raw {
-				stop()
-				return
-			}
+		if recs, _ := capture.ReadFile(path); done(recs) {
+			stop()
+			return
 		}
 	}
 }

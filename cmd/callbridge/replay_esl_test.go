@@ -184,7 +184,9 @@ func TestCaptureESL(t *testing.T) {
 	if last == "" {
 		t.Fatal("the recording has no event")
 	}
-	go stopWhenCaptured(cancel, srv.Played(0), out, last)
+	go stopWhenCaptured(cancel, srv.Played(0), out, func(recs []capture.Record) bool {
+		return eslAPIDone(recs, "callcenter_config queue list members") && holds(recs, last) // the last resync command, the last event
+	})
 	err = run(ctx, []string{"capture", "--pbx", "esl://:s3cret-pw@" + srv.Addr() + "?queues=support@default", "--out", out}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("capture: %v\n%s", err, stderr.String())
