@@ -344,7 +344,14 @@ func (b *browser) evalString(expr string) string {
 // testenv.Patience.
 func (b *browser) waitFor(cond string) {
 	b.t.Helper()
-	deadline := time.Now().Add(testenv.Patience)
+	b.waitWithin(testenv.Patience, cond)
+}
+
+// waitWithin is waitFor for at most d: for a condition that needs time to pass first (a
+// timer in the page), d is that time plus testenv.Patience.
+func (b *browser) waitWithin(d time.Duration, cond string) {
+	b.t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		var ok bool
 		// While a navigation is under way the document may not have the elements yet.
@@ -353,7 +360,7 @@ func (b *browser) waitFor(cond string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("timed out waiting for %s; page text:\n%s", cond, b.evalString(`document.body ? document.body.innerText : ""`))
+			b.t.Fatalf("timed out after %s waiting for %s; page text:\n%s", d, cond, b.evalString(`document.body ? document.body.innerText : ""`))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -14,23 +14,6 @@ import (
 	"github.com/callbridge/callbridge/internal/testenv"
 )
 
-// waitWithin polls the boolean expression cond in the page until it holds, for at most d.
-func (b *browser) waitWithin(d time.Duration, cond string) {
-	b.t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		var ok bool
-		expr := fmt.Sprintf("(() => { try { return Boolean(%s); } catch (e) { return false; } })()", cond)
-		if v := b.eval(expr); json.Unmarshal(v, &ok) == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("timed out after %v waiting for %s", d, cond)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // pageSeqs returns window.seqs, the seqs of the events the SDK delivered, in order.
 func pageSeqs(t *testing.T, b *browser) []uint64 {
 	t.Helper()
@@ -117,7 +100,7 @@ func TestSDKRefreshMovesTheSocketWithoutLosingEvents(t *testing.T) {
 
 	// Left alone, the SDK refreshes before the access token expires (the server would close
 	// the socket with 4001 at expiry).
-	b.waitWithin(4*ttl, `sessions.length >= 2`)
+	b.waitWithin(ttl+testenv.Patience, `sessions.length >= 2`) // the refresh is due within ttl
 	appendEvent(7)
 	b.waitFor(`seqs.length >= 7`)
 	if got := pageSeqs(t, b); !slices.Equal(got, []uint64{1, 2, 3, 4, 5, 6, 7}) {
