@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // openErr opens a Main on data with its own --db file and HTTP on a free port and returns
@@ -22,7 +24,7 @@ func openErr(t *testing.T, data string) (error, bool) {
 	db := filepath.Join(t.TempDir(), "second.db")
 	m := NewMain(io.Discard, io.Discard)
 	m.HTTPAddr, m.DataDir, m.DB, m.LogLevel = "127.0.0.1:0", data, db, "error"
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
 	err := m.Open(ctx)
 	m.Close()

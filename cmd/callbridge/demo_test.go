@@ -11,11 +11,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // post sends a JSON body (nil: none) with an optional bearer token to the node and returns the
@@ -169,7 +169,7 @@ func TestReprovisioningRemovesUsersAndLogoutSurvivesRestart(t *testing.T) {
 	if got := meStatus(t, m, droppedTok); got != http.StatusUnauthorized {
 		t.Errorf("token of a dropped user: %d, want 401", got)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
 	if _, res, err := websocket.Dial(ctx, "ws://"+m.HTTP.Addr()+"/v1/ws?access_token="+droppedTok, nil); err == nil || res == nil || res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("socket of a dropped user: %v %v, want 401", err, res)

@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // TestServeRefusesBadPBX: a --pbx mistake is named before anything opens: the data directory
@@ -28,7 +29,7 @@ func TestServeRefusesBadPBX(t *testing.T) {
 		t.Run(tc.pbx, func(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
 			var stdout, stderr bytes.Buffer
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 			defer cancel()
 			err := run(ctx, []string{"serve", "--pbx", tc.pbx, "--data", data, "--http", "127.0.0.1:0", "--log-level", "error"}, &stdout, &stderr)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {

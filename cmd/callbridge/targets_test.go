@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // twoTenants is a provisioning of two companies on the simulated switch: acme (alice 1001,
@@ -39,7 +40,7 @@ const twoTenants = `tenants:
 // frame exactly as the server wrote it.
 func wsReply(t *testing.T, m *Main, token, cmd string, params map[string]any) []byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
 	c, _, err := websocket.Dial(ctx, "ws://"+m.HTTP.Addr()+"/v1/ws?access_token="+token, nil)
 	if err != nil {
