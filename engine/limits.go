@@ -455,3 +455,23 @@ func encodedLen(ev callbridge.Event) int {
 	}
 	return len(b)
 }
+
+// MaxAudience returns the most agents one event of an engine configured with cfg can name in
+// callbridge.Event.Audience, and the bytes of their ids: an event's audience is agents of its
+// tenant, so the largest tenant of cfg.Directory (by agents, and by the bytes of their user
+// names) bounds both. An event log that carries the audience beside the event (a header
+// listing the ids) adds at most bytes plus one separator per agent to MaxEventBytes. After
+// Reload the directory's bound may change.
+func MaxAudience(cfg Config) (agents, bytes int) {
+	for _, t := range cfg.Directory.Tenants {
+		n, b := 0, 0
+		for _, u := range t.Users {
+			if u.Device != "" {
+				n++
+				b += len(u.Username)
+			}
+		}
+		agents, bytes = max(agents, n), max(bytes, b)
+	}
+	return agents, bytes
+}

@@ -382,3 +382,40 @@ func adversarialRun(t *testing.T, cfg engine.Config) int {
 	}
 	return largest
 }
+
+// TestMaxAudience: a call that rings every agent of a tenant in turn, and is transferred among
+// them, never names more agents (or bytes of agent ids) in an event's audience than
+// MaxAudience.
+func TestMaxAudience(t *testing.T) {
+	cfg := engine.Config{Directory: testDirectory(), Capabilities: allCaps(), NewCallID: idGen(), Now: t0}
+	agents, bytes := engine.MaxAudience(cfg)
+	if agents != 5 || bytes != len("alice")+len("bob")+len("carol")+len("dave")+len("judy") {
+		t.Fatalf("MaxAudience = %d agents, %d bytes; acme has 5 agents", agents, bytes)
+	}
+	e, err := engine.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, e: e, now: t0}
+	most, mostBytes := 0, 0
+	measure := func(out engine.Output) {
+		for _, ev := range out.Events {
+			b := 0
+			for _, a := range ev.Audience {
+				b += len(a)
+			}
+			most, mostBytes = max(most, len(ev.Audience)), max(mostBytes, b)
+		}
+	}
+	measure(f.ev(inbound("p1", didAcme, ivr())))
+	for _, d := range simDevices[acme] {
+		measure(f.ev(alerting("p1", d)))
+	}
+	for _, d := range simDevices[acme] {
+		measure(f.ev(connected("p1", d)))
+	}
+	measure(f.ev(cleared("p1")))
+	if most == 0 || most > agents || mostBytes > bytes {
+		t.Fatalf("an audience of %d agents (%d bytes), MaxAudience %d (%d bytes)", most, mostBytes, agents, bytes)
+	}
+}
