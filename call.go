@@ -103,6 +103,7 @@ const (
 	CauseTransferred Cause = "transferred"
 	CauseConferenced Cause = "conferenced"
 	CauseRedirected  Cause = "redirected"
-	CauseResync      Cause = "resync" // the call was not on the switch any more after a resync
+	CauseDistributed Cause = "distributed" // a queue (ACD group) handed the call to a device
+	CauseResync      Cause = "resync"      // the call was not on the switch any more after a resync
 	CauseNetworkOut  Cause = "network_out_of_order"
 )

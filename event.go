@@ -59,7 +59,10 @@ type Event struct {
 	// Agent is the agent of an agent event.
 	Agent AgentID `json:"-"`
 	// Audience lists the agents who receive this event on their own subject: the agent of an
-	// agent event, and every agent who has (or had) a connection to the call of a call event.
+	// agent event; for a call event, the agents who have a connection to the call after the
+	// change and those whose part of the call this event ends (their connection_cleared,
+	// failed, diverted or transferred event, or call.cleared); for call.disposition_set, the
+	// agent who set it. An agent who left a call receives none of its later events.
 	Audience []AgentID `json:"-"`
 }
 
@@ -76,6 +79,10 @@ type CallEvent struct {
 	// TransferringDevice left the call in call.transferred; TransferredTo now has the party.
 	TransferringDevice DeviceID `json:"transferring_device,omitempty"`
 	TransferredTo      DeviceID `json:"transferred_to,omitempty"`
+	// DivertedTo is where the call went in call.diverted (CSTA Diverted: newDestination): the
+	// queue (ACD group) device a queue offer that was not answered returns the call to, or the
+	// next device that rings for it. Device (and Agent) is the device the call left.
+	DivertedTo DeviceID `json:"diverted_to,omitempty"`
 	// ConsultCallID is the consultation call that a transfer or conference completed.
 	ConsultCallID CallID `json:"consult_call_id,omitempty"`
 	// Disposition code and Notes, in call.disposition_set.

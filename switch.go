@@ -136,7 +136,8 @@ type SnapshotCall struct {
 	Parties   []SnapshotParty   `json:"parties"`
 }
 
-// SnapshotParty is one device's connection in a SnapshotCall.
+// SnapshotParty is one device's connection in a SnapshotCall. A call waiting in a queue has
+// a party at the queue's device (Device = the queue's name) in state queued.
 type SnapshotParty struct {
 	Device   DeviceID        `json:"device"`
 	Leg      string          `json:"leg,omitempty"`

@@ -10,8 +10,10 @@ import (
 // call is one conversation in the model.
 type call struct {
 	m callbridge.Call
-	// audience: every agent who has or had a connection, in order of arrival.
-	audience []callbridge.AgentID
+	// seen: for each agent who answered the call and whose part of it ended, the call as the
+	// event that ended their part showed it. set_disposition shows them that, never what
+	// others did on the call after they left.
+	seen map[callbridge.AgentID]callbridge.Call
 	// answered: devices that were connected at some time (wrap-up applies to them).
 	answered map[callbridge.DeviceID]bool
 	// gone: devices that left (failed, cleared) and did not come back; repeated leave events
@@ -19,8 +21,10 @@ type call struct {
 	gone map[callbridge.DeviceID]bool
 	// customer: the call was queued or had an outside party (wrap-up applies).
 	customer  bool
-	inQueue   bool
 	abandoned bool
+	// unrung: a device stopped ringing (or its queue let the call go) while nobody had the
+	// call; the next device that rings gets it by diversion (see divertTo).
+	unrung *departure
 	// own: attached-data keys set on a consultation after its copy (merged back on transfer).
 	own map[string]bool
 	// noTenant: the switch named a tenant that is not configured; only an explicit tenant
@@ -35,9 +39,53 @@ type call struct {
 	since map[callbridge.DeviceID]time.Time
 }
 
-// idx returns the index of device d's connection, or -1.
+// departure is a device that a call left without being answered there.
+type departure struct {
+	device callbridge.DeviceID
+	agent  callbridge.AgentID
+	cause  callbridge.Cause
+}
+
+// leaver is an agent whose connection to a call ended during the current step; noted once
+// the first event after it recorded what they saw of the call.
+type leaver struct {
+	agent  callbridge.AgentID
+	device callbridge.DeviceID
+	noted  bool
+}
+
+// idx returns the index of device d's connection, or -1. The queue connection is not a
+// device's: see queueIdx.
 func (c *call) idx(d callbridge.DeviceID) int {
-	return slices.IndexFunc(c.m.Connections, func(cn callbridge.Connection) bool { return cn.Device == d })
+	return slices.IndexFunc(c.m.Connections, func(cn callbridge.Connection) bool {
+		return cn.Device == d && cn.State != callbridge.ConnQueued
+	})
+}
+
+// queueIdx returns the index of c's queue connection, or -1: the connection of the queue (ACD
+// group) device the call waits in, in state queued, as CSTA models a queued call. The device
+// is the queue's name; it has no agent.
+func (c *call) queueIdx() int {
+	return slices.IndexFunc(c.m.Connections, func(cn callbridge.Connection) bool { return cn.State == callbridge.ConnQueued })
+}
+
+// queue returns the device of c's queue connection, or "".
+func (c *call) queue() callbridge.DeviceID {
+	if i := c.queueIdx(); i >= 0 {
+		return c.m.Connections[i].Device
+	}
+	return ""
+}
+
+// attended reports whether a device of the switch (not an outside party) is connected to c
+// or holds it.
+func (c *call) attended() bool {
+	for _, cn := range c.m.Connections {
+		if !cn.External && (cn.State == callbridge.ConnConnected || cn.State == callbridge.ConnHeld) {
+			return true
+		}
+	}
+	return false
 }
 
 // state returns device d's connection state (ConnNull when it has none).
@@ -57,26 +105,64 @@ func (c *call) view() callbridge.Call {
 	return v
 }
 
-func (c *call) addAudience(a callbridge.AgentID) {
-	if a != "" && !slices.Contains(c.audience, a) {
-		c.audience = append(c.audience, a)
-	}
-}
-
-// emit appends a call event about c (nothing for a call of no known tenant).
+// emit appends a call event about c (nothing for a call of no known tenant) for the agents
+// who have a connection to c after the change and those whose connection ended during this
+// step: an agent receives a call's events while, and only while, a connection of theirs is on
+// it, plus the events that end their part (DESIGN.md §1: agents see only their own calls).
+// The view in the first event after an agent who answered the call left it is what
+// set_disposition shows them later (the event that ended their part).
 func (e *Engine) emit(c *call, typ callbridge.EventType, ce callbridge.CallEvent) {
 	if c.m.Tenant == "" {
 		return
 	}
 	ce.Call = c.view()
+	for i, l := range e.leaving[c] {
+		if !l.noted && c.answered[l.device] {
+			if c.seen == nil {
+				c.seen = map[callbridge.AgentID]callbridge.Call{}
+			}
+			c.seen[l.agent] = ce.Call.Clone()
+			e.leaving[c][i].noted = true
+		}
+	}
 	e.out.Events = append(e.out.Events, callbridge.Event{
 		Type:     typ,
 		Time:     e.now,
 		Tenant:   c.m.Tenant,
 		Data:     &ce,
 		CallID:   c.m.ID,
-		Audience: slices.Clone(c.audience),
+		Audience: e.audience(c),
 	})
+}
+
+// audience lists the agents of c's connections (in order) and then the agents whose
+// connection to c ended during this step.
+func (e *Engine) audience(c *call) []callbridge.AgentID {
+	out := []callbridge.AgentID{}
+	add := func(a callbridge.AgentID) {
+		if a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	for _, cn := range c.m.Connections {
+		add(cn.Agent)
+	}
+	for _, l := range e.leaving[c] {
+		add(l.agent)
+	}
+	return out
+}
+
+// left records that agent a (on device d) took part in c during this step although they have
+// no connection to it afterwards: the events of c in this step still reach them.
+func (e *Engine) left(c *call, a callbridge.AgentID, d callbridge.DeviceID) {
+	if a == "" {
+		return
+	}
+	if e.leaving == nil {
+		e.leaving = map[*call][]leaver{}
+	}
+	e.leaving[c] = append(e.leaving[c], leaver{agent: a, device: d})
 }
 
 // about is the CallEvent naming device d (and its agent) of call c.
@@ -176,7 +262,6 @@ func (e *Engine) adopt(c *call, t callbridge.TenantID, explicit bool) {
 		}
 		if a := e.agentFor(t, cn.Device); a != nil {
 			c.m.Connections[i].Agent = a.key.Agent
-			c.addAudience(a.key.Agent)
 			e.touched[a.key] = true
 		}
 	}
@@ -261,7 +346,6 @@ func (e *Engine) setConn(c *call, d callbridge.DeviceID, ext bool, st callbridge
 	if !ext {
 		if a := e.agentFor(c.m.Tenant, d); a != nil {
 			cn.Agent = a.key.Agent
-			c.addAudience(cn.Agent)
 		}
 	} else {
 		c.customer = true
@@ -278,7 +362,8 @@ func (e *Engine) setConn(c *call, d callbridge.DeviceID, ext bool, st callbridge
 }
 
 // removeConn removes device d's connection from c and starts the agent's wrap-up when it
-// applies. It returns the removed connection and whether there was one.
+// applies. It returns the removed connection and whether there was one. The agent of the
+// connection still receives the events of c in this step (see emit).
 func (e *Engine) removeConn(c *call, d callbridge.DeviceID) (callbridge.Connection, bool) {
 	i := c.idx(d)
 	if i < 0 {
@@ -294,7 +379,80 @@ func (e *Engine) removeConn(c *call, d callbridge.DeviceID) (callbridge.Connecti
 			delete(e.devCalls, d)
 		}
 	}
+	e.left(c, cn.Agent, d)
 	e.touchDevice(d)
 	e.maybeWrapUp(c, d)
 	return cn, true
+}
+
+// enqueue gives c a connection at queue q's device in state queued and emits call.queued
+// naming that device. A call waiting in another queue is diverted from it first; a call that
+// a device had just stopped ringing for is diverted from that device to the queue.
+func (e *Engine) enqueue(c *call, q callbridge.QueueName) {
+	qd := callbridge.DeviceID(q)
+	if old := c.queue(); old != "" {
+		e.dropQueue(c)
+		e.emit(c, callbridge.EventCallDiverted, callbridge.CallEvent{Device: old, DivertedTo: qd, Cause: callbridge.CauseRedirected})
+	} else {
+		e.divertTo(c, qd)
+	}
+	c.m.Queue, c.m.QueuedAt, c.customer = q, e.now, true
+	c.since[qd] = e.now
+	c.m.Connections = append(c.m.Connections, callbridge.Connection{Device: qd, State: callbridge.ConnQueued})
+	e.emit(c, callbridge.EventCallQueued, callbridge.CallEvent{Device: qd})
+}
+
+// dropQueue removes c's queue connection and returns its device ("" when there was none).
+func (e *Engine) dropQueue(c *call) callbridge.DeviceID {
+	i := c.queueIdx()
+	if i < 0 {
+		return ""
+	}
+	d := c.m.Connections[i].Device
+	c.m.Connections = slices.Delete(c.m.Connections, i, i+1)
+	delete(c.since, d)
+	return d
+}
+
+// dequeue ends c's wait in its queue with call.connection_cleared for the queue device:
+// cause call_abandoned when the caller gave up, distributed when a device of the switch
+// rings or talks for the call (the queue handed it over), else normal_clearing (the queue let
+// the call go on in the dialplan: the next device that rings gets it by diversion).
+func (e *Engine) dequeue(c *call, abandoned bool) {
+	d := e.dropQueue(c)
+	if d == "" {
+		return
+	}
+	cause := callbridge.CauseNormal
+	switch {
+	case abandoned:
+		cause = callbridge.CauseAbandoned
+	case c.offered():
+		cause = callbridge.CauseDistributed
+	default:
+		c.unrung = &departure{device: d, cause: callbridge.CauseRedirected}
+	}
+	e.emit(c, callbridge.EventCallConnectionCleared, callbridge.CallEvent{Device: d, Cause: cause})
+}
+
+// offered reports whether a device of the switch rings for c, talks in it or holds it.
+func (c *call) offered() bool {
+	for _, cn := range c.m.Connections {
+		if !cn.External && cn.State != callbridge.ConnQueued && cn.State != callbridge.ConnInitiated && cn.State.Active() {
+			return true
+		}
+	}
+	return false
+}
+
+// divertTo emits call.diverted when device d is the first to ring for c after another
+// device stopped ringing for it, or its queue let it go, while nobody had the call (CSTA
+// Diverted: the call left that device for d). The departure is forgotten either way.
+func (e *Engine) divertTo(c *call, d callbridge.DeviceID) {
+	u := c.unrung
+	c.unrung = nil
+	if u == nil || u.device == d || e.resync {
+		return
+	}
+	e.emit(c, callbridge.EventCallDiverted, callbridge.CallEvent{Device: u.device, Agent: u.agent, DivertedTo: d, Cause: u.cause})
 }

@@ -10,9 +10,10 @@ import (
 // handledCall is an ended call that agents answered, kept DispositionWindow so that they can
 // still set its disposition.
 type handledCall struct {
-	call     callbridge.Call
-	audience []callbridge.AgentID
-	agents   map[callbridge.AgentID]bool // the agents who answered it
+	call callbridge.Call // as it ended
+	// views: for each agent who answered it, the call as the event that ended their part
+	// showed it.
+	views map[callbridge.AgentID]callbridge.Call
 }
 
 // remember keeps ended call c for set_disposition when an agent answered it.
@@ -20,16 +21,25 @@ func (e *Engine) remember(c *call) {
 	if c.m.Tenant == "" {
 		return
 	}
-	agents := map[callbridge.AgentID]bool{}
+	views := map[callbridge.AgentID]callbridge.Call{}
 	for d := range c.answered {
 		if a := e.agentFor(c.m.Tenant, d); a != nil {
-			agents[a.key.Agent] = true
+			views[a.key.Agent] = c.seenBy(a.key.Agent)
 		}
 	}
-	if len(agents) == 0 {
+	if len(views) == 0 {
 		return
 	}
-	e.handled[c.m.ID] = &handledCall{call: c.view(), audience: slices.Clone(c.audience), agents: agents}
+	e.handled[c.m.ID] = &handledCall{call: c.view(), views: views}
+}
+
+// seenBy is the call as agent a knows it: its current state while they are on it, else as
+// the event that ended their part showed it (never what others did after).
+func (c *call) seenBy(a callbridge.AgentID) callbridge.Call {
+	if v, ok := c.seen[a]; ok && !slices.ContainsFunc(c.m.Connections, func(cn callbridge.Connection) bool { return cn.Agent == a }) {
+		return v.Clone()
+	}
+	return c.view()
 }
 
 // handledBy reports whether agent a answered call c (active) at some time.
@@ -84,7 +94,7 @@ func (e *Engine) planSetDisposition(t *tenantInfo, cmd callbridge.Command) (Plan
 	if c := e.byID[cmd.CallID]; c != nil && c.m.Tenant == t.id {
 		handled = c.handledBy(a)
 	} else if h := e.handled[cmd.CallID]; h != nil && h.call.Tenant == t.id && e.cmdTime(cmd).Sub(h.call.EndedAt) < DispositionWindow {
-		handled = h.agents[a.key.Agent]
+		_, handled = h.views[a.key.Agent]
 	} else {
 		return Plan{}, callbridge.Errorf(callbridge.ENotFound, "call %s not found (a disposition can be set up to %s after the call)", cmd.CallID, DispositionWindow)
 	}
@@ -107,24 +117,37 @@ func containsNUL(s string) bool {
 }
 
 // applyDisposition commits set_disposition: call.disposition_set about the agent's device,
-// then the state part.
+// for that agent only (other agents on the call never see their wrap-up notes), with the call
+// as that agent knows it (see seenBy), then the state part.
 func (e *Engine) applyDisposition(t *tenantInfo, a *agent, cmd callbridge.Command, p Plan) {
 	if a == nil {
 		return
 	}
 	ce := callbridge.CallEvent{Device: a.user.Device, Agent: a.key.Agent, Disposition: cmd.Disposition, Notes: cmd.Notes}
-	if c := e.byID[cmd.CallID]; c != nil && c.m.Tenant == t.id {
-		e.emit(c, callbridge.EventCallDispositionSet, ce)
-	} else if h := e.handled[cmd.CallID]; h != nil && h.call.Tenant == t.id {
-		ce.Call = h.call.Clone()
-		if ce.Connections == nil {
-			ce.Connections = []callbridge.Connection{}
+	var view callbridge.Call
+	switch c, h := e.byID[cmd.CallID], e.handled[cmd.CallID]; {
+	case c != nil && c.m.Tenant == t.id:
+		view = c.seenBy(a.key.Agent)
+	case h != nil && h.call.Tenant == t.id:
+		if v, ok := h.views[a.key.Agent]; ok {
+			view = v.Clone()
+		} else {
+			view = h.call.Clone()
 		}
-		e.out.Events = append(e.out.Events, callbridge.Event{
-			Type: callbridge.EventCallDispositionSet, Time: e.now, Tenant: t.id, Data: &ce,
-			CallID: h.call.ID, Audience: slices.Clone(h.audience),
-		})
+	default:
+		if p.state != nil {
+			e.applyAgentState(a, *p.state, p)
+		}
+		return
 	}
+	ce.Call = view
+	if ce.Connections == nil {
+		ce.Connections = []callbridge.Connection{}
+	}
+	e.out.Events = append(e.out.Events, callbridge.Event{
+		Type: callbridge.EventCallDispositionSet, Time: e.now, Tenant: t.id, Data: &ce,
+		CallID: view.ID, Audience: []callbridge.AgentID{a.key.Agent},
+	})
 	if p.state != nil {
 		e.applyAgentState(a, *p.state, p)
 	}

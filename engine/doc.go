@@ -35,8 +35,11 @@
 // # Call events
 //
 // Call event data is a *callbridge.CallEvent holding the whole call after the change;
-// Event.CallID is set and Audience is every agent who has or had a connection to the call
-// (in order of arrival). Switch events map as follows:
+// Event.CallID is set. Audience is the agents who have a connection to the call after the
+// change, then those whose connection ended during the same input (the events that end their
+// part: their connection_cleared, failed, diverted or transferred event, or call.cleared): an
+// agent receives nothing of a call after their part of it ended (DESIGN.md §1). Switch events
+// map as follows:
 //
 //   - call_started creates the call. An inbound call gets the caller's connection (connected,
 //     External); a call started by an agent's device (outbound, internal, consultation) gets
@@ -44,16 +47,33 @@
 //     inbound start emits nothing. A call_started for a known PBXCallID only fills in missing
 //     ANI/DNIS/data.
 //   - data_updated → call.data_updated with the merged data (nothing when nothing changed).
-//   - queued → Call.Queue and QueuedAt, call.queued. dequeued emits nothing; an abandon
-//     (Cause call_abandoned) becomes the cause of call.cleared if the call was never answered.
+//   - queued → Call.Queue and QueuedAt, and a connection at the queue's device (the queue's
+//     name, state queued, no agent: CSTA's ACD group device); call.queued names that device.
+//     A call already waiting in that queue changes nothing; one waiting in another queue is
+//     diverted from it first.
+//   - dequeued → the queue connection goes with call.connection_cleared about the queue's
+//     device: cause call_abandoned (the caller gave up; it also becomes the cause of
+//     call.cleared if the call was never answered), distributed (a device rings or talks for
+//     the call), else normal_clearing (the queue let the call go on: the next device to ring
+//     gets it by diversion). A device of the switch answering a call that still has a queue
+//     connection ends it the same way (distributed) first.
 //   - alerting → connection alerting, call.delivered (the screen pop: ANI, DNIS, queue and
 //     attached data are in the call).
 //   - connected → connection connected, call.established (call.retrieved when the
 //     connection was held). AnsweredAt is the first answer by an agent's device; for an
 //     outbound call it is the outside party's answer.
 //   - held / retrieved → connection held / connected, call.held / call.retrieved.
-//   - failed → the connection is shown failed in call.failed, then removed.
+//   - failed → for a device of the switch that rang (or was being rung) for a call with a
+//     queue connection (a queue member that rang out, rejected or was busy), the connection
+//     is removed and call.diverted names the queue's device as DivertedTo (the call went
+//     back to its queue). Otherwise the connection is shown failed in call.failed, then
+//     removed.
 //   - connection_cleared → connection removed, call.connection_cleared with Cause.
+//   - A device that stopped ringing (failed or cleared) for a call nobody answered and that
+//     waits in no queue is where the call came from when the next device rings or the call
+//     joins a queue: call.diverted (Device the first, DivertedTo the next; the failure cause,
+//     or redirected) comes just before that call.delivered or call.queued. An answer, a
+//     transfer, a conference or the end of the call forgets it.
 //   - transferred → the transferring device's connection is removed and call.transferred
 //     emitted (TransferringDevice, TransferredTo, and ConsultCallID for a consultative
 //     transfer). For a consultative transfer the consultation's other parties move into this
@@ -128,8 +148,10 @@
 // A snapshot event (after a driver (re)connect) replaces the model: calls the engine has that
 // the switch no longer has clear with cause resync; calls the engine lacks are created, with
 // call.delivered / call.established (call.originated for an initiated party) for their agent
-// parties and call.queued for a waiting queued call; known calls get their connections set
-// (with the matching events, and call.connection_cleared cause resync for parties that left);
+// parties and call.queued for a waiting call (a party in state queued at the queue's
+// device); known calls get their
+// connections set, the queue connection included (with the matching events, and
+// call.connection_cleared cause resync for parties that left);
 // member states replace every agent's memberships. Calls and connections that a snapshot
 // clears start no wrap-up (they ended at an unknown time, and the snapshot's member states
 // are the truth). Afterwards no agent is busy without a call.

@@ -89,6 +89,9 @@ type Engine struct {
 	// The current step (one public method call).
 	out     *Output
 	touched map[callbridge.AgentKey]bool
+	// leaving: per call, the agents whose connection to it ended during this step; they
+	// still receive its events of this step (see emit).
+	leaving map[*call][]leaver
 	// resync is true while a snapshot is applied: calls it clears ended at an unknown time,
 	// so they start no wrap-up (its pause would fight the member states just reported).
 	resync bool
@@ -177,6 +180,7 @@ func (e *Engine) syncAgents() {
 func (e *Engine) begin(t time.Time) {
 	e.advance(t)
 	e.out = &Output{}
+	clear(e.leaving)
 }
 
 // end finishes a step: the follow-ups of the step (a log-out asked for during a call, an

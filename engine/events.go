@@ -26,10 +26,10 @@ func (e *Engine) HandleSwitchEvent(ev callbridge.SwitchEvent) Output {
 		e.onQueued(ev)
 	case callbridge.SwitchDequeued:
 		if c := e.callFor(ev, false); c != nil {
-			c.inQueue = false
 			if ev.Cause == callbridge.CauseAbandoned {
 				c.abandoned = true
 			}
+			e.dequeue(c, ev.Cause == callbridge.CauseAbandoned)
 		}
 	case callbridge.SwitchAlerting, callbridge.SwitchConnected:
 		if c := e.callFor(ev, true); c != nil && ev.Device != "" {
@@ -55,6 +55,9 @@ func (e *Engine) HandleSwitchEvent(ev callbridge.SwitchEvent) Output {
 	case callbridge.SwitchConnectionCleared:
 		if c := e.callFor(ev, false); c != nil && ev.Device != "" {
 			if cn, ok := e.removeConn(c, ev.Device); ok {
+				if cn.State == callbridge.ConnAlerting {
+					e.unrung(c, cn, callbridge.CauseRedirected)
+				}
 				e.emit(c, callbridge.EventCallConnectionCleared, callbridge.CallEvent{
 					Device: cn.Device, Agent: cn.Agent, Cause: orCause(ev.Cause, callbridge.CauseNormal),
 				})
@@ -208,15 +211,23 @@ func looksLikeULID(s string) bool {
 	return s[0] <= '7'
 }
 
-// onQueued records that the call joined a queue.
+// onQueued records that the call joined a queue: a connection at the queue's device (see
+// enqueue). A call already waiting in that queue changes nothing.
 func (e *Engine) onQueued(ev callbridge.SwitchEvent) {
 	c := e.callFor(ev, false)
-	if c == nil || ev.Queue == "" || (c.inQueue && c.m.Queue == ev.Queue) {
+	if c == nil || ev.Queue == "" || c.queue() == callbridge.DeviceID(ev.Queue) {
 		return
 	}
-	c.m.Queue, c.m.QueuedAt = ev.Queue, e.now
-	c.inQueue, c.customer = true, true
-	e.emit(c, callbridge.EventCallQueued, callbridge.CallEvent{})
+	e.enqueue(c, ev.Queue)
+}
+
+// unrung notes that connection cn, which was ringing, left c for cause while nobody has the
+// call and it waits in no queue: the next device to ring gets the call by diversion.
+func (e *Engine) unrung(c *call, cn callbridge.Connection, cause callbridge.Cause) {
+	if c.attended() || c.queue() != "" {
+		return
+	}
+	c.unrung = &departure{device: cn.Device, agent: cn.Agent, cause: cause}
 }
 
 // transition moves device d of call c towards state target and emits the CSTA event for it.
@@ -238,6 +249,7 @@ func (e *Engine) transition(c *call, d callbridge.DeviceID, ext bool, target cal
 		}
 	case callbridge.ConnAlerting:
 		if prev == callbridge.ConnNull || prev == callbridge.ConnInitiated {
+			e.divertTo(c, d)
 			// A transfer's data is in the call before the new party's screen pop.
 			e.flushPending(c)
 			e.setConn(c, d, ext, target)
@@ -246,6 +258,12 @@ func (e *Engine) transition(c *call, d callbridge.DeviceID, ext bool, target cal
 	case callbridge.ConnConnected:
 		switch prev {
 		case callbridge.ConnNull, callbridge.ConnInitiated, callbridge.ConnAlerting:
+			c.unrung = nil
+			if !ext && !resync {
+				// The queue handed the call to this device (a switch that reports no
+				// dequeued before the answer).
+				e.dequeue(c, false)
+			}
 			e.setConn(c, d, ext, target)
 			e.markAnswered(c, d)
 			ev = callbridge.EventCallEstablished
@@ -288,12 +306,19 @@ func (e *Engine) markAnswered(c *call, d callbridge.DeviceID) {
 	cn := c.m.Connections[i]
 	if c.m.Direction == callbridge.DirOutbound && cn.External || c.m.Direction != callbridge.DirOutbound && cn.Agent != "" {
 		c.m.AnsweredAt = e.now
-		c.inQueue = false
 	}
 }
 
-// onFailed shows the device's connection failed in call.failed, then removes it. A failure
-// of a device that had no connection (rejected before ringing) is reported once.
+// onFailed handles a device the call could not reach (busy, rejected, no answer):
+//
+//   - a device of the switch that rang (or was being rung) for a call waiting in a queue: a
+//     queue member whose phone rang out or rejected the call. Its connection is removed and
+//     call.diverted names the queue's device as where the call went (CSTA Diverted, as a
+//     switch's redirection on no answer returns the call to its ACD group); the queue then
+//     offers the call to the next member;
+//   - any other connection is shown failed in call.failed, then removed; when nobody has the
+//     call afterwards, the next device to ring gets it by diversion;
+//   - a failure of a device that had no connection (rejected before ringing) is reported once.
 func (e *Engine) onFailed(ev callbridge.SwitchEvent) {
 	c := e.callFor(ev, false)
 	d := ev.Device
@@ -302,9 +327,18 @@ func (e *Engine) onFailed(ev callbridge.SwitchEvent) {
 	}
 	cause := orCause(ev.Cause, callbridge.CauseUnavailable)
 	if i := c.idx(d); i >= 0 {
+		cn := c.m.Connections[i]
+		if q := c.queue(); q != "" && cn.State == callbridge.ConnAlerting && !cn.External {
+			e.removeConn(c, d)
+			e.emit(c, callbridge.EventCallDiverted, callbridge.CallEvent{Device: d, Agent: cn.Agent, DivertedTo: q, Cause: cause})
+			return
+		}
 		c.m.Connections[i].State = callbridge.ConnFailed
-		e.emit(c, callbridge.EventCallFailed, callbridge.CallEvent{Device: d, Agent: c.m.Connections[i].Agent, Cause: cause})
+		e.emit(c, callbridge.EventCallFailed, callbridge.CallEvent{Device: d, Agent: cn.Agent, Cause: cause})
 		e.removeConn(c, d)
+		if cn.State == callbridge.ConnAlerting {
+			e.unrung(c, cn, cause)
+		}
 		return
 	}
 	if c.gone[d] {
@@ -314,11 +348,18 @@ func (e *Engine) onFailed(ev callbridge.SwitchEvent) {
 	ce := e.about(c, d)
 	if ev.External {
 		ce.Agent = ""
-	} else {
-		c.addAudience(ce.Agent)
 	}
 	ce.Cause = cause
+	e.left(c, ce.Agent, d)
+	if q := c.queue(); q != "" && !ev.External {
+		ce.DivertedTo = q
+		e.emit(c, callbridge.EventCallDiverted, ce)
+		return
+	}
 	e.emit(c, callbridge.EventCallFailed, ce)
+	if c.queue() == "" && !c.attended() {
+		c.unrung = &departure{device: d, agent: ce.Agent, cause: cause}
+	}
 }
 
 // consultation returns the consultation call named pbx for call c, or nil.
@@ -395,6 +436,7 @@ func (e *Engine) onTransferred(ev callbridge.SwitchEvent) {
 	if !changed {
 		return
 	}
+	c.unrung = nil
 	e.flushPending(c)
 	e.emit(c, callbridge.EventCallTransferred, ce)
 	if q != nil {
@@ -428,6 +470,7 @@ func (e *Engine) onConferenced(ev callbridge.SwitchEvent) {
 	if i := c.idx(d); d != "" && i >= 0 && c.m.Connections[i].State == callbridge.ConnHeld {
 		e.setConn(c, d, false, callbridge.ConnConnected)
 	}
+	c.unrung = nil
 	ce := e.about(c, d)
 	ce.TransferredTo, ce.ConsultCallID = ev.TransferredTo, q.m.ID
 	if ce.TransferredTo == "" && len(moved) > 0 {
@@ -440,6 +483,8 @@ func (e *Engine) onConferenced(ev callbridge.SwitchEvent) {
 // clearCall ends c: every connection is removed, call.cleared is emitted with cause, and the
 // call is forgotten.
 func (e *Engine) clearCall(c *call, cause callbridge.Cause) {
+	e.dropQueue(c)
+	c.unrung = nil
 	for len(c.m.Connections) > 0 {
 		e.removeConn(c, c.m.Connections[0].Device)
 	}

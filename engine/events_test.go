@@ -76,14 +76,21 @@ func TestSwitchEvents(t *testing.T) {
 			ev:    callbridge.SwitchEvent{Type: callbridge.SwitchDataUpdated, PBXCallID: "p1", Data: map[string]string{"IVR_ACCOUNT": "12345", "CTI_X": "1"}},
 		},
 		{
-			name:  "queued sets the queue",
+			name:  "queued sets the queue and connects the call to the queue's device",
 			setup: func(f *fixture) { f.ev(inbound("p1", didAcme, nil)); f.wait(time.Second) },
 			ev:    queued("p1", "acme-support"),
 			want:  []callbridge.EventType{callbridge.EventCallQueued},
 			check: func(t *testing.T, f *fixture, out engine.Output) {
 				c := callData(out.Events[0])
-				if c.Queue != "acme-support" || !c.QueuedAt.Equal(t0.Add(time.Second)) {
-					t.Fatalf("call = %+v", c.Call)
+				if c.Queue != "acme-support" || !c.QueuedAt.Equal(t0.Add(time.Second)) || c.Device != "acme-support" || c.Agent != "" {
+					t.Fatalf("call.queued = %+v", c)
+				}
+				want := []callbridge.Connection{
+					{Device: caller, State: callbridge.ConnConnected, External: true},
+					{Device: "acme-support", State: callbridge.ConnQueued},
+				}
+				if !slices.Equal(c.Connections, want) {
+					t.Fatalf("connections = %+v, want %+v", c.Connections, want)
 				}
 			},
 		},
@@ -93,9 +100,51 @@ func TestSwitchEvents(t *testing.T) {
 			ev:    queued("p1", "acme-support"),
 		},
 		{
-			name:  "dequeued emits nothing",
+			name:  "an abandon clears the queue connection",
 			setup: func(f *fixture) { f.evs(inbound("p1", didAcme, nil), queued("p1", "acme-support")) },
 			ev:    callbridge.SwitchEvent{Type: callbridge.SwitchDequeued, PBXCallID: "p1", Queue: "acme-support", Cause: callbridge.CauseAbandoned},
+			want:  []callbridge.EventType{callbridge.EventCallConnectionCleared},
+			check: func(t *testing.T, f *fixture, out engine.Output) {
+				ce := callData(out.Events[0])
+				if ce.Device != "acme-support" || ce.Cause != callbridge.CauseAbandoned || len(ce.Connections) != 1 || ce.Connections[0].Device != caller {
+					t.Fatalf("connection_cleared = %+v", ce)
+				}
+				wantTypes(t, f.ev(callbridge.SwitchEvent{Type: callbridge.SwitchDequeued, PBXCallID: "p1", Queue: "acme-support"}))
+			},
+		},
+		{
+			name: "the queue connection goes when the queue hands the call to the ringing agent",
+			setup: func(f *fixture) {
+				f.evs(inbound("p1", didAcme, ivr()), queued("p1", "acme-support"), alerting("p1", "1001"))
+			},
+			ev:   callbridge.SwitchEvent{Type: callbridge.SwitchDequeued, PBXCallID: "p1", Queue: "acme-support"},
+			want: []callbridge.EventType{callbridge.EventCallConnectionCleared},
+			check: func(t *testing.T, f *fixture, out engine.Output) {
+				ev := out.Events[0]
+				if ce := callData(ev); ce.Device != "acme-support" || ce.Agent != "" || ce.Cause != callbridge.CauseDistributed || len(ce.Connections) != 2 {
+					t.Fatalf("connection_cleared = %+v", ce)
+				}
+				if !slices.Equal(ev.Audience, []callbridge.AgentID{"alice"}) {
+					t.Fatalf("audience = %v", ev.Audience)
+				}
+				wantTypes(t, f.ev(connected("p1", "1001")), callbridge.EventCallEstablished)
+			},
+		},
+		{
+			name: "an answer without dequeued ends the queue connection first",
+			setup: func(f *fixture) {
+				f.evs(inbound("p1", didAcme, ivr()), queued("p1", "acme-support"), alerting("p1", "1001"))
+			},
+			ev:   connected("p1", "1001"),
+			want: []callbridge.EventType{callbridge.EventCallConnectionCleared, callbridge.EventCallEstablished},
+			check: func(t *testing.T, f *fixture, out engine.Output) {
+				if ce := callData(out.Events[0]); ce.Device != "acme-support" || ce.Cause != callbridge.CauseDistributed {
+					t.Fatalf("connection_cleared = %+v", ce)
+				}
+				if c := f.call(acme, "p1"); len(c.Connections) != 2 || c.Connections[1].Device != "1001" {
+					t.Fatalf("connections = %+v", c.Connections)
+				}
+			},
 		},
 		{
 			name: "alerting is the screen pop",
@@ -219,7 +268,7 @@ func TestSwitchEvents(t *testing.T) {
 			},
 		},
 		{
-			name:  "connection_cleared removes the party and keeps them in the audience",
+			name:  "connection_cleared removes the party: it is their last event of the call",
 			setup: func(f *fixture) { f.answeredCall("p1", "1001") },
 			ev:    callbridge.SwitchEvent{Type: callbridge.SwitchConnectionCleared, PBXCallID: "p1", Device: "1001", Cause: callbridge.CauseNormal},
 			want:  []callbridge.EventType{callbridge.EventCallConnectionCleared},
@@ -233,8 +282,8 @@ func TestSwitchEvents(t *testing.T) {
 					t.Fatalf("audience = %v", ev.Audience)
 				}
 				out = f.ev(cleared("p1"))
-				if ev := only(t, out, callbridge.EventCallCleared); !slices.Equal(ev.Audience, []callbridge.AgentID{"alice"}) {
-					t.Fatalf("cleared audience = %v", ev.Audience)
+				if ev := only(t, out, callbridge.EventCallCleared); len(ev.Audience) != 0 {
+					t.Fatalf("cleared audience = %v, want nobody: alice left", ev.Audience)
 				}
 			},
 		},
@@ -255,7 +304,7 @@ func TestSwitchEvents(t *testing.T) {
 				// The target rings on the same call: the receiving agent gets the same call id
 				// and the whole pop.
 				ev := only(t, f.ev(alerting("p1", "1002")), callbridge.EventCallDelivered)
-				if ev.CallID != ce.ID || callData(ev).AttachedData["IVR_ACCOUNT"] != "12345" || !slices.Equal(ev.Audience, []callbridge.AgentID{"alice", "bob"}) {
+				if ev.CallID != ce.ID || callData(ev).AttachedData["IVR_ACCOUNT"] != "12345" || !slices.Equal(ev.Audience, []callbridge.AgentID{"bob"}) {
 					t.Fatalf("delivered after transfer = %+v", ev)
 				}
 			},

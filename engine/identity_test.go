@@ -244,7 +244,7 @@ func TestConsultativeTransfer(t *testing.T) {
 	if len(ce.Connections) != 2 || ce.Connections[0].Device != caller || ce.Connections[1].Device != "1002" || ce.Connections[1].State != callbridge.ConnConnected {
 		t.Fatalf("transferred connections = %+v", ce.Connections)
 	}
-	if !slices.Equal(tr.Audience, []callbridge.AgentID{"alice", "bob"}) {
+	if !slices.Equal(tr.Audience, []callbridge.AgentID{"bob", "alice"}) { // bob is on it, alice leaves with it
 		t.Fatalf("audience = %v", tr.Audience)
 	}
 	cl := only(t, out, callbridge.EventCallCleared)
@@ -267,7 +267,7 @@ func TestConsultativeTransfer(t *testing.T) {
 		t.Fatalf("bob's snapshot = %+v", snap.Calls)
 	}
 	out = f.ev(cleared("p1"))
-	if ev := only(t, out, callbridge.EventCallCleared); ev.CallID != orig || !slices.Equal(ev.Audience, []callbridge.AgentID{"alice", "bob"}) {
+	if ev := only(t, out, callbridge.EventCallCleared); ev.CallID != orig || !slices.Equal(ev.Audience, []callbridge.AgentID{"bob"}) {
 		t.Fatalf("cleared = %+v", ev)
 	}
 	if a := f.agent(acme, "bob"); a.State != callbridge.AgentWorkingAfterCall {

@@ -33,11 +33,14 @@ import (
 // same bytes, and Restore followed by MarshalState gives back the bytes it was given.
 
 // StateVersion is the version of the JSON that MarshalState writes and Restore reads:
-// {"version":1,"now":…,"calls":[…],"agents":[…],…}.
-const StateVersion = 1
+// {"version":2,"now":…,"calls":[…],"agents":[…],…}. Version 2 replaced version 1's
+// call and handled-call audiences (an agent now receives a call's events only while on it)
+// with what each agent who left a call last saw of it, added the queue connection and the
+// departure a diversion comes from; no build wrote version 1 outside tests.
+const StateVersion = 2
 
-// stateV1 is the JSON document of version 1.
-type stateV1 struct {
+// stateV2 is the JSON document of version 2.
+type stateV2 struct {
 	Version      int                `json:"version"`
 	Now          time.Time          `json:"now"`
 	Calls        []callState        `json:"calls"`        // by PBXCallID
@@ -57,20 +60,29 @@ type agentRef struct {
 	Agent  callbridge.AgentID  `json:"agent"`
 }
 
-// callState is one call (type call).
+// callState is one call (type call). A call waiting in a queue has its queue connection
+// (state queued) in Call.Connections.
 type callState struct {
-	Call      callbridge.Call                   `json:"call"`
-	Audience  []callbridge.AgentID              `json:"audience,omitempty"`
-	Answered  []callbridge.DeviceID             `json:"answered,omitempty"` // sorted
-	Gone      []callbridge.DeviceID             `json:"gone,omitempty"`     // sorted
-	Customer  bool                              `json:"customer,omitempty"`
-	InQueue   bool                              `json:"in_queue,omitempty"`
-	Abandoned bool                              `json:"abandoned,omitempty"`
-	Own       []string                          `json:"own,omitempty"` // sorted
-	NoTenant  bool                              `json:"no_tenant,omitempty"`
-	Unclaimed bool                              `json:"unclaimed,omitempty"`
-	Pending   map[string]string                 `json:"pending,omitempty"`
-	Since     map[callbridge.DeviceID]time.Time `json:"since,omitempty"`
+	Call callbridge.Call `json:"call"`
+	// Seen: for each agent who answered the call and left it, the call as they last saw it.
+	Seen      map[callbridge.AgentID]callbridge.Call `json:"seen,omitempty"`
+	Answered  []callbridge.DeviceID                  `json:"answered,omitempty"` // sorted
+	Gone      []callbridge.DeviceID                  `json:"gone,omitempty"`     // sorted
+	Customer  bool                                   `json:"customer,omitempty"`
+	Unrung    *departureState                        `json:"unrung,omitempty"`
+	Abandoned bool                                   `json:"abandoned,omitempty"`
+	Own       []string                               `json:"own,omitempty"` // sorted
+	NoTenant  bool                                   `json:"no_tenant,omitempty"`
+	Unclaimed bool                                   `json:"unclaimed,omitempty"`
+	Pending   map[string]string                      `json:"pending,omitempty"`
+	Since     map[callbridge.DeviceID]time.Time      `json:"since,omitempty"`
+}
+
+// departureState is the device a call left without an answer (type departure).
+type departureState struct {
+	Device callbridge.DeviceID `json:"device"`
+	Agent  callbridge.AgentID  `json:"agent,omitempty"`
+	Cause  callbridge.Cause    `json:"cause,omitempty"`
 }
 
 // agentState is one agent (type agent) without its directory entry; Device is the device
@@ -134,11 +146,11 @@ type claimedState struct {
 	At time.Time         `json:"at"`
 }
 
-// handledState is one handled call (type handledCall).
+// handledState is one handled call (type handledCall): the call as it ended, and for each
+// agent who answered it the call as they last saw it.
 type handledState struct {
-	Call     callbridge.Call      `json:"call"`
-	Audience []callbridge.AgentID `json:"audience,omitempty"`
-	Agents   []callbridge.AgentID `json:"agents"` // sorted
+	Call  callbridge.Call                        `json:"call"`
+	Views map[callbridge.AgentID]callbridge.Call `json:"views"`
 }
 
 // Now returns the engine's clock: the latest time of its inputs (see the package
@@ -150,7 +162,7 @@ func (e *Engine) Now() time.Time { return e.now }
 // only error is a time the JSON encoding cannot hold (a year outside 0-9999, from an input
 // with such a time).
 func (e *Engine) MarshalState() ([]byte, error) {
-	s := stateV1{
+	s := stateV2{
 		Version:      StateVersion,
 		Now:          e.now,
 		Calls:        make([]callState, 0, len(e.calls)),
@@ -215,7 +227,7 @@ func Restore(cfg Config, state []byte) (*Engine, error) {
 	if *probe.Version != StateVersion {
 		return nil, callbridge.Errorf(callbridge.EInvalid, "engine: restore: state version %d is not supported (this build reads version %d)", *probe.Version, StateVersion)
 	}
-	var s stateV1
+	var s stateV2
 	dec := json.NewDecoder(bytes.NewReader(state))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
@@ -235,7 +247,7 @@ func Restore(cfg Config, state []byte) (*Engine, error) {
 }
 
 // load installs s into a new engine (agents from the directory, nothing else).
-func (e *Engine) load(s *stateV1) error {
+func (e *Engine) load(s *stateV2) error {
 	if s.Now.UTC().After(e.now) {
 		e.now = s.Now.UTC()
 	}
@@ -252,6 +264,9 @@ func (e *Engine) load(s *stateV1) error {
 		}
 		e.calls[c.m.PBXCallID], e.byID[c.m.ID] = c, c
 		for _, cn := range c.m.Connections {
+			if cn.State == callbridge.ConnQueued {
+				continue // the queue's device is not indexed (see enqueue)
+			}
 			set := e.devCalls[cn.Device]
 			if set == nil {
 				set = map[string]struct{}{}
@@ -319,11 +334,10 @@ func (e *Engine) load(s *stateV1) error {
 func encodeCall(c *call) callState {
 	st := callState{
 		Call:      c.m.Clone(),
-		Audience:  slices.Clone(c.audience),
+		Seen:      cloneViews(c.seen),
 		Answered:  trueKeys(c.answered),
 		Gone:      trueKeys(c.gone),
 		Customer:  c.customer,
-		InQueue:   c.inQueue,
 		Abandoned: c.abandoned,
 		Own:       trueKeys(c.own),
 		NoTenant:  c.noTenant,
@@ -331,6 +345,9 @@ func encodeCall(c *call) callState {
 		Pending:   cloneMap(c.pending),
 	}
 	st.Call.Connections = slices.Clone(c.m.Connections) // keeps [] apart from nil
+	if u := c.unrung; u != nil {
+		st.Unrung = &departureState{Device: u.device, Agent: u.agent, Cause: u.cause}
+	}
 	if len(c.since) > 0 {
 		st.Since = make(map[callbridge.DeviceID]time.Time, len(c.since))
 		for d, t := range c.since {
@@ -361,11 +378,10 @@ func decodeCall(st *callState) (*call, error) {
 	m.StartedAt, m.QueuedAt, m.AnsweredAt, m.EndedAt = m.StartedAt.UTC(), m.QueuedAt.UTC(), m.AnsweredAt.UTC(), m.EndedAt.UTC()
 	c := &call{
 		m:         m,
-		audience:  st.Audience,
+		seen:      utcViews(st.Seen),
 		answered:  trueSet(st.Answered),
 		gone:      trueSet(st.Gone),
 		customer:  st.Customer,
-		inQueue:   st.InQueue,
 		abandoned: st.Abandoned,
 		own:       trueSet(st.Own),
 		noTenant:  st.NoTenant,
@@ -376,7 +392,34 @@ func decodeCall(st *callState) (*call, error) {
 	for d, t := range st.Since {
 		c.since[d] = t.UTC()
 	}
+	if u := st.Unrung; u != nil {
+		c.unrung = &departure{device: u.Device, agent: u.Agent, cause: u.Cause}
+	}
 	return c, nil
+}
+
+// cloneViews deep-copies calls as agents saw them (nil when none).
+func cloneViews(m map[callbridge.AgentID]callbridge.Call) map[callbridge.AgentID]callbridge.Call {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[callbridge.AgentID]callbridge.Call, len(m))
+	for a, v := range m {
+		out[a] = v.Clone()
+	}
+	return out
+}
+
+// utcViews sets the times of decoded views to UTC (nil when none).
+func utcViews(m map[callbridge.AgentID]callbridge.Call) map[callbridge.AgentID]callbridge.Call {
+	if len(m) == 0 {
+		return nil
+	}
+	for a, v := range m {
+		v.StartedAt, v.QueuedAt, v.AnsweredAt, v.EndedAt = v.StartedAt.UTC(), v.QueuedAt.UTC(), v.AnsweredAt.UTC(), v.EndedAt.UTC()
+		m[a] = v
+	}
+	return m
 }
 
 func encodeAgent(a *agent) agentState {
@@ -442,13 +485,13 @@ func encodeIdem(k idemKey, v idemEntry) idemState {
 }
 
 func encodeHandled(h *handledCall) handledState {
-	st := handledState{Call: h.call.Clone(), Audience: slices.Clone(h.audience), Agents: trueKeys(h.agents)}
+	st := handledState{Call: h.call.Clone(), Views: cloneViews(h.views)}
 	st.Call.Connections = slices.Clone(h.call.Connections)
 	return st
 }
 
 func decodeHandled(st *handledState) *handledCall {
-	h := &handledCall{call: st.Call, audience: st.Audience, agents: trueSet(st.Agents)}
+	h := &handledCall{call: st.Call, views: utcViews(st.Views)}
 	if h.call.AttachedData == nil {
 		h.call.AttachedData = map[string]string{}
 	}

@@ -34,6 +34,7 @@ var engineFields = map[string]string{
 	"claimed":   "state: claimed",
 	"handled":   "state: handled (TestStateCoversOtherFields)",
 	"touched":   "state: touched",
+	"leaving":   "step: cleared when an input begins",
 	"out":       "step: nil between inputs",
 	"resync":    "step: false between inputs",
 }
@@ -181,7 +182,7 @@ func TestStateCoversOtherFields(t *testing.T) {
 		fill(t, reflect.ValueOf(&v).Elem(), r)
 		e := &Engine{idem: map[idemKey]idemEntry{}}
 		st := viaJSON(t, encodeIdem(k, v))
-		if err := e.load(&stateV1{Idempotency: []idemState{*st}}); err != nil {
+		if err := e.load(&stateV2{Idempotency: []idemState{*st}}); err != nil {
 			t.Fatal(err)
 		}
 		if got := e.idem[k]; !reflect.DeepEqual(got, v) || len(e.idem) != 1 {

@@ -235,7 +235,8 @@ func TestRestoreRefusesBadState(t *testing.T) {
 		"not json":       []byte("{version:1"),
 		"array":          []byte("[1]"),
 		"no version":     edit(func(d map[string]any) { delete(d, "version") }),
-		"version 2":      edit(func(d map[string]any) { d["version"] = 2 }),
+		"version 1":      edit(func(d map[string]any) { d["version"] = 1 }),
+		"version 3":      edit(func(d map[string]any) { d["version"] = 3 }),
 		"version 0":      edit(func(d map[string]any) { d["version"] = 0 }),
 		"unknown field":  edit(func(d map[string]any) { d["extra"] = true }),
 		"trailing data":  append(append([]byte{}, good...), []byte(` {}`)...),
@@ -277,8 +278,8 @@ func FuzzRestore(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(good)
-	f.Add([]byte(`{"version":1}`))
-	f.Add([]byte(`{"version":1,"now":"2026-01-01T00:00:00Z","calls":[{"call":{"call_id":"x","pbx_call_id":"p","connections":[{"device":"1001","state":"held"}]}}]}`))
+	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte(`{"version":2,"now":"2026-01-01T00:00:00Z","calls":[{"call":{"call_id":"x","pbx_call_id":"p","connections":[{"device":"1001","state":"held"}]}}]}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		cfg := persistConfig(idGen())
 		e, err := engine.Restore(cfg, in)

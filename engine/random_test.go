@@ -72,6 +72,18 @@ type simCall struct {
 	external  map[callbridge.DeviceID]bool
 	consultOf string
 	from      callbridge.DeviceID // a consultation's consulting device
+	queue     callbridge.DeviceID // the queue the call waits in (a party in state queued)
+}
+
+// setQueue makes c wait in queue q ("": in none).
+func (c *simCall) setQueue(q callbridge.DeviceID) {
+	if c.queue != "" {
+		delete(c.parties, c.queue)
+	}
+	c.queue = q
+	if q != "" {
+		c.parties[q] = callbridge.ConnQueued
+	}
 }
 
 type simMember struct {
@@ -101,6 +113,9 @@ type sim struct {
 	cleared map[callbridge.CallID]int
 	started map[callbridge.CallID]bool
 	counts  map[callbridge.EventType]int
+	// on: the agents with a connection to each call, as the events showed it at the end of
+	// the last step; stepOn as the events of the current step show it.
+	on, stepOn map[callbridge.CallID][]callbridge.AgentID
 }
 
 func newSim(t *testing.T, seed uint64) *sim {
@@ -112,6 +127,7 @@ func newSim(t *testing.T, seed uint64) *sim {
 		cleared: map[callbridge.CallID]int{},
 		started: map[callbridge.CallID]bool{},
 		counts:  map[callbridge.EventType]int{},
+		on:      map[callbridge.CallID][]callbridge.AgentID{},
 	}
 }
 
@@ -126,6 +142,7 @@ func (s *sim) run(steps int) {
 	}{
 		{8, s.newInbound},
 		{4, s.queue},
+		{2, s.dequeue},
 		{10, s.alert},
 		{10, s.connect},
 		{4, s.holdOrRetrieve},
@@ -216,6 +233,8 @@ func (s *sim) feedOut(out engine.Output) {
 	s.t.Helper()
 	checkOutput(s.t, out)
 	s.outputs = append(s.outputs, out)
+	s.stepOn = map[callbridge.CallID][]callbridge.AgentID{}
+	defer func() { maps.Copy(s.on, s.stepOn) }()
 	for _, ev := range out.Events {
 		s.counts[ev.Type]++
 		if !ev.Type.IsCall() {
@@ -245,11 +264,7 @@ func (s *sim) feedOut(out engine.Output) {
 				s.t.Fatalf("call.delivered without ANI/DNIS/attached data: %+v", ce)
 			}
 		}
-		for _, cn := range ce.Connections {
-			if cn.Agent != "" && !slices.Contains(ev.Audience, cn.Agent) {
-				s.t.Fatalf("%s: agent %s on the call but not in the audience %v", ev.Type, cn.Agent, ev.Audience)
-			}
-		}
+		s.checkAudience(ev, ce)
 	}
 	for _, c := range out.Commands {
 		if c.Type != callbridge.SwitchSetMemberState {
@@ -257,6 +272,50 @@ func (s *sim) feedOut(out engine.Output) {
 		}
 		s.pending = append(s.pending, s.echoesOf(c)...)
 	}
+}
+
+// checkAudience checks who receives a call event: exactly the agents with a connection to
+// the call after it, plus those who had one before the event's step and lost it (their last
+// event of the call); call.disposition_set only the agent who set it.
+func (s *sim) checkAudience(ev callbridge.Event, ce *callbridge.CallEvent) {
+	s.t.Helper()
+	now := []callbridge.AgentID{}
+	for _, cn := range ce.Connections {
+		if cn.Agent != "" && cn.State != callbridge.ConnFailed && !slices.Contains(now, cn.Agent) {
+			now = append(now, cn.Agent)
+		}
+	}
+	if ev.Type == callbridge.EventCallFailed && ce.Agent != "" && !slices.Contains(ev.Audience, ce.Agent) {
+		s.t.Fatalf("call.failed of %s does not reach them: %v", ce.Agent, ev.Audience)
+	}
+	before := s.on[ev.CallID]
+	if ev.Type == callbridge.EventCallDispositionSet {
+		if !slices.Equal(ev.Audience, []callbridge.AgentID{ce.Agent}) {
+			s.t.Fatalf("disposition_set of %s goes to %v", ce.Agent, ev.Audience)
+		}
+		return
+	}
+	for _, a := range before {
+		if !slices.Contains(ev.Audience, a) {
+			s.t.Fatalf("%s: agent %s, on the call before this step, is not in the audience %v", ev.Type, a, ev.Audience)
+		}
+	}
+	for _, a := range ev.Audience {
+		if !slices.Contains(now, a) && !slices.Contains(before, a) && !((ev.Type == callbridge.EventCallFailed || ev.Type == callbridge.EventCallDiverted) && ce.Agent == a) {
+			s.t.Fatalf("%s: agent %s in the audience %v is not on the call (before %v, after %v)", ev.Type, a, ev.Audience, before, now)
+		}
+	}
+	for _, a := range now {
+		if !slices.Contains(ev.Audience, a) {
+			s.t.Fatalf("%s: agent %s on the call but not in the audience %v", ev.Type, a, ev.Audience)
+		}
+	}
+	if ev.Type == callbridge.EventCallConnectionCleared || ev.Type == callbridge.EventCallFailed {
+		if ce.Agent != "" && !slices.Contains(ev.Audience, ce.Agent) {
+			s.t.Fatalf("%s: the leaving agent %s is not in the audience %v", ev.Type, ce.Agent, ev.Audience)
+		}
+	}
+	s.stepOn[ev.CallID] = now
 }
 
 // echoesOf is what the switch reports after carrying out a member-state command.
@@ -313,10 +372,14 @@ func (s *sim) checkState(step int) {
 			}
 			seen := map[callbridge.DeviceID]bool{}
 			for _, cn := range c.Connections {
-				if seen[cn.Device] || cn.Device == "" || !cn.State.Active() {
+				queue := cn.State == callbridge.ConnQueued && slices.Contains(simQueues[tn], callbridge.QueueName(cn.Device)) && cn.Agent == "" && !cn.External
+				if seen[cn.Device] || cn.Device == "" || !cn.State.Active() && !queue {
 					s.t.Fatalf("step %d: bad connection %+v in %+v", step, cn, c)
 				}
 				seen[cn.Device] = true
+				if queue {
+					continue
+				}
 				active[cn.Device] = true
 				wantAgent := callbridge.AgentID("")
 				if i := slices.Index(simDevices[tn], cn.Device); i >= 0 && !cn.External {
@@ -446,8 +509,24 @@ func (s *sim) newInbound() {
 
 func (s *sim) queue() {
 	if c := s.tenantCall(); c != nil && c.consultOf == "" {
-		s.send(queued(c.pbx, pick(s.rng, simQueues[c.tenant])))
+		q := pick(s.rng, simQueues[c.tenant])
+		c.setQueue(callbridge.DeviceID(q))
+		s.send(queued(c.pbx, q))
 	}
+}
+
+// dequeue: the call leaves its queue (answered elsewhere, timed out, or abandoned).
+func (s *sim) dequeue() {
+	c := s.tenantCall()
+	if c == nil || c.queue == "" {
+		return
+	}
+	ev := callbridge.SwitchEvent{Type: callbridge.SwitchDequeued, PBXCallID: c.pbx, Queue: callbridge.QueueName(c.queue)}
+	if s.chance(0.3) {
+		ev.Cause = callbridge.CauseAbandoned
+	}
+	c.setQueue("")
+	s.send(ev)
 }
 
 func (s *sim) alert() {
@@ -481,6 +560,9 @@ func (s *sim) connect() {
 	}
 	if d, ok := s.partyIn(c, false, callbridge.ConnAlerting, callbridge.ConnInitiated); ok {
 		c.parties[d] = callbridge.ConnConnected
+		if !c.external[d] {
+			c.setQueue("") // the queue handed the call over
+		}
 		s.send(callbridge.SwitchEvent{Type: callbridge.SwitchConnected, PBXCallID: c.pbx, Device: d, External: c.external[d]})
 	}
 }
@@ -588,6 +670,7 @@ func (s *sim) consult(c *simCall, from callbridge.DeviceID, corr callbridge.Call
 
 func (s *sim) connectParty(c *simCall, d callbridge.DeviceID) {
 	c.parties[d] = callbridge.ConnConnected
+	c.setQueue("")
 	s.send(connected(c.pbx, d))
 }
 
@@ -602,7 +685,7 @@ func (s *sim) completeConsultation() {
 	if q == nil {
 		return
 	}
-	s.complete(s.byPBX(q.consultOf), q, s.chance(0.3))
+	s.complete(s.byPBX(q.consultOf), q, s.chance(0.5))
 }
 
 // complete finishes consultation q of call c as a transfer or a conference.
@@ -616,7 +699,7 @@ func (s *sim) complete(c, q *simCall, conference bool) {
 	}
 	var to callbridge.DeviceID
 	for _, d := range slices.Sorted(maps.Keys(q.parties)) {
-		if d != from {
+		if d != from && q.parties[d] != callbridge.ConnQueued {
 			if to == "" {
 				to = d
 			}
@@ -711,7 +794,11 @@ func (s *sim) snapshot() {
 		case s.chance(0.2):
 			s.drop(c)
 		case len(c.parties) > 0 && s.chance(0.3):
-			delete(c.parties, pick(s.rng, slices.Sorted(maps.Keys(c.parties))))
+			d := pick(s.rng, slices.Sorted(maps.Keys(c.parties)))
+			delete(c.parties, d)
+			if d == c.queue {
+				c.queue = ""
+			}
 		}
 	}
 	snap := &callbridge.Snapshot{Members: []callbridge.SnapshotMember{}}

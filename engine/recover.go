@@ -23,10 +23,12 @@ import (
 // reason, since, next state, wrap-up end, queues.
 //
 // What the engine keeps beside the events is rebuilt by rule, exactly where the events show
-// it: the audience (agents on the call, in order of arrival; the agent of a call.failed),
-// answered devices (connected or held at some time), devices that left, when each connection
-// last changed, customer calls (a queue or an outside party), in-queue (call.queued, until
-// answered), the keys a consultation set itself (those that differ from the consulted call's),
+// it: answered devices (connected or held at some time), devices that left, a caller who gave
+// up in the queue (call.connection_cleared of the queue's device, cause call_abandoned), what
+// an agent who answered saw of the call when they left it (the call of the first event
+// without their connection), when each connection last changed, customer calls (a queue or an
+// outside party), the keys a consultation set itself (those that differ from the consulted
+// call's),
 // claimed reservations (call.originated of a reserved call_id), held transfer data (merged by
 // call.delivered or call.transferred), log-out after the call (next_state logged_out),
 // wrap-up (working_after_call and its end; callbridge paused for it when the next state is
@@ -36,8 +38,8 @@ import (
 // Inputs that produced no event after the save cannot be recovered, because the log does not
 // hold them: a call that the switch started and that had no event yet (an inbound call before
 // it queues or rings: the resync creates it, with a new call_id that no one has seen), calls
-// of no configured tenant, a caller who abandoned the queue (the call clears normal_clearing
-// instead of call_abandoned if the switch clears it after the restart), membership changes
+// of no configured tenant, the device a diversion would come from (a device that stopped
+// ringing for a call nobody has: the resync that follows forgets it anyway), membership changes
 // that did not change the presented state (per-queue pauses; the resync's member states
 // replace them), device states that did not show, desktops attaching or leaving (desktops
 // reconnect after a restart; see DetachAllDesktops), idempotency keys and reservations of
@@ -159,15 +161,17 @@ func (e *Engine) recoverCall(typ callbridge.EventType, ce *callbridge.CallEvent)
 			}
 		}
 	}
-	wasAnswered := !c.m.AnsweredAt.IsZero()
 	old := map[callbridge.DeviceID]callbridge.Connection{}
 	for _, cn := range c.m.Connections {
 		old[cn.Device] = cn
 	}
+	_, hadDevice := old[ce.Device]
 	for _, cn := range m.Connections {
 		o, had := old[cn.Device]
 		delete(old, cn.Device)
 		switch {
+		case !had && cn.State == callbridge.ConnQueued:
+			c.since[cn.Device] = e.now // the queue's device: not indexed (see enqueue)
 		case !had:
 			delete(c.gone, cn.Device)
 			c.since[cn.Device] = e.now
@@ -186,9 +190,15 @@ func (e *Engine) recoverCall(typ callbridge.EventType, ce *callbridge.CallEvent)
 		if cn.State == callbridge.ConnConnected || cn.State == callbridge.ConnHeld {
 			c.answered[cn.Device] = true
 		}
-		c.addAudience(cn.Agent)
 	}
 	for _, d := range sortedKeys(old, compareDevice) {
+		if a := old[d].Agent; a != "" && c.answered[d] {
+			// The event that ended their part: what set_disposition shows them.
+			if c.seen == nil {
+				c.seen = map[callbridge.AgentID]callbridge.Call{}
+			}
+			c.seen[a] = m.Clone()
+		}
 		e.dropConn(c, d, ce.Cause != callbridge.CauseResync)
 	}
 	// A party that the event names as gone.
@@ -196,7 +206,11 @@ func (e *Engine) recoverCall(typ callbridge.EventType, ce *callbridge.CallEvent)
 	if typ == callbridge.EventCallTransferred {
 		left = ce.TransferringDevice
 	}
-	if left != "" && c.idx(left) < 0 && (typ == callbridge.EventCallConnectionCleared || typ == callbridge.EventCallTransferred) {
+	queueLeft := typ == callbridge.EventCallConnectionCleared && left != "" && left == callbridge.DeviceID(m.Queue) && ce.Agent == ""
+	if queueLeft && ce.Cause == callbridge.CauseAbandoned {
+		c.abandoned = true // the caller gave up in the queue (the engine's dequeued)
+	}
+	if left != "" && !queueLeft && c.idx(left) < 0 && (typ == callbridge.EventCallConnectionCleared || typ == callbridge.EventCallTransferred) {
 		c.gone[left] = true
 		if _, agentDevice := e.dir.devices[left]; first && !agentDevice && m.Direction == callbridge.DirInbound {
 			// The call's first event says a party left that no event showed: the caller,
@@ -208,12 +222,7 @@ func (e *Engine) recoverCall(typ callbridge.EventType, ce *callbridge.CallEvent)
 	if m.Queue != "" {
 		c.customer = true
 	}
-	if !wasAnswered && !m.AnsweredAt.IsZero() {
-		c.inQueue = false
-	}
 	switch typ {
-	case callbridge.EventCallQueued:
-		c.inQueue = true
 	case callbridge.EventCallDelivered, callbridge.EventCallTransferred:
 		c.pending = nil // merged before the new party's screen pop, or by the transfer
 	case callbridge.EventCallFailed:
@@ -221,7 +230,11 @@ func (e *Engine) recoverCall(typ callbridge.EventType, ce *callbridge.CallEvent)
 			e.dropConn(c, ce.Device, true)
 		} else if i < 0 && ce.Device != "" {
 			c.gone[ce.Device] = true
-			c.addAudience(ce.Agent)
+		}
+	case callbridge.EventCallDiverted:
+		// A queue member that failed before it rang: the call still waits at DivertedTo.
+		if ce.Device != "" && !hadDevice && ce.DivertedTo != "" && c.queue() == ce.DivertedTo {
+			c.gone[ce.Device] = true
 		}
 	case callbridge.EventCallCleared:
 		for len(c.m.Connections) > 0 {
@@ -237,8 +250,14 @@ func (e *Engine) recoverCall(typ callbridge.EventType, ce *callbridge.CallEvent)
 // the wrap-up itself, but with wrap its cause (the call and the time, which Availability
 // shows) is noted as maybeWrapUp notes it.
 func (e *Engine) dropConn(c *call, d callbridge.DeviceID, wrap bool) {
-	i := c.idx(d)
+	i := slices.IndexFunc(c.m.Connections, func(cn callbridge.Connection) bool { return cn.Device == d })
 	if i < 0 {
+		return
+	}
+	if c.m.Connections[i].State == callbridge.ConnQueued {
+		// The queue's device: not indexed, no agent.
+		c.m.Connections = slices.Delete(c.m.Connections, i, i+1)
+		delete(c.since, d)
 		return
 	}
 	c.m.Connections = slices.Delete(c.m.Connections, i, i+1)

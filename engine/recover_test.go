@@ -56,6 +56,7 @@ func cloneSim(s *sim, e *engine.Engine, seed uint64) *sim {
 		members: map[callbridge.DeviceID]map[callbridge.QueueName]simMember{},
 		pending: slices.Clone(s.pending), n: s.n, last: s.last,
 		cleared: map[callbridge.CallID]int{}, started: map[callbridge.CallID]bool{}, counts: map[callbridge.EventType]int{},
+		on: maps.Clone(s.on),
 	}
 	for _, sc := range s.calls {
 		cp := *sc

@@ -25,6 +25,8 @@ func TestHandWrittenSwitchStories(t *testing.T) {
 		held        = callbridge.EventCallHeld
 		retrieved   = callbridge.EventCallRetrieved
 		originated  = callbridge.EventCallOriginated
+		connCleared = callbridge.EventCallConnectionCleared
+		diverted    = callbridge.EventCallDiverted
 	)
 	// Asterisk's channel variables before the IVR set them: CTI_TENANT=, IVR_ACCOUNT= ….
 	emptyVars := map[string]string{"CTI_TENANT": "", "CTI_DNIS": "", "IVR_LANG": "", "IVR_ACCOUNT": "", "IVR_REASON": ""}
@@ -51,7 +53,7 @@ func TestHandWrittenSwitchStories(t *testing.T) {
 				connected("c1", "1001"),
 				cleared("c1"),
 			},
-			want:      []callbridge.EventType{dataUpd, dataUpd, queuedEv, delivered, state, established, cleared_, state},
+			want:      []callbridge.EventType{dataUpd, dataUpd, queuedEv, delivered, state, connCleared, established, cleared_, state},
 			states:    map[callbridge.AgentID]callbridge.AgentState{"alice": callbridge.AgentWorkingAfterCall},
 			wantCause: callbridge.CauseNormal,
 			commands:  1, // the wrap-up pause
@@ -67,7 +69,7 @@ func TestHandWrittenSwitchStories(t *testing.T) {
 				{Type: callbridge.SwitchDequeued, PBXCallID: "c1", Queue: "globex-sales", Cause: callbridge.CauseAbandoned},
 				cleared("c1"),
 			},
-			want:      []callbridge.EventType{queuedEv, cleared_},
+			want:      []callbridge.EventType{queuedEv, connCleared, cleared_},
 			states:    map[callbridge.AgentID]callbridge.AgentState{"gina": callbridge.AgentNotReady},
 			wantCause: callbridge.CauseAbandoned,
 		},
@@ -83,7 +85,7 @@ func TestHandWrittenSwitchStories(t *testing.T) {
 				connected("c1", "1002"),
 				cleared("c1"),
 			},
-			want:      []callbridge.EventType{queuedEv, failed, delivered, state, established, cleared_, state},
+			want:      []callbridge.EventType{queuedEv, diverted, delivered, state, connCleared, established, cleared_, state},
 			states:    map[callbridge.AgentID]callbridge.AgentState{"alice": callbridge.AgentReady, "bob": callbridge.AgentWorkingAfterCall},
 			wantCause: callbridge.CauseNormal,
 			commands:  1,
@@ -98,7 +100,7 @@ func TestHandWrittenSwitchStories(t *testing.T) {
 				sev(callbridge.SwitchHeld, "c1", "1002"), sev(callbridge.SwitchRetrieved, "c1", "1002"),
 				cleared("c1"),
 			},
-			want:      []callbridge.EventType{queuedEv, delivered, state, established, held, retrieved, held, retrieved, cleared_, state},
+			want:      []callbridge.EventType{queuedEv, delivered, state, connCleared, established, held, retrieved, held, retrieved, cleared_, state},
 			states:    map[callbridge.AgentID]callbridge.AgentState{"bob": callbridge.AgentWorkingAfterCall},
 			wantCause: callbridge.CauseNormal,
 			commands:  1,

@@ -62,14 +62,20 @@ func btoi(b bool) int {
 func (e *Engine) syncCall(sc callbridge.SnapshotCall) {
 	want := map[callbridge.DeviceID]bool{}
 	var devices []callbridge.DeviceID
+	var queued callbridge.DeviceID
 	for _, p := range sc.Parties {
-		if p.State.Active() && p.Device != "" {
+		switch {
+		case p.State == callbridge.ConnQueued && p.Device != "" && !p.External:
+			queued = p.Device
+		case p.State.Active() && p.Device != "":
 			want[p.Device] = true
 			if !p.External {
 				devices = append(devices, p.Device)
 			}
 		}
 	}
+	// The queue the call waits in is its queued party; SnapshotCall.Queue is only the queue
+	// the call came through.
 	c := e.calls[sc.PBXCallID]
 	if c == nil {
 		var consult *call
@@ -90,18 +96,9 @@ func (e *Engine) syncCall(sc callbridge.SnapshotCall) {
 		e.mergeSwitchData(c, sc.Data, false)
 		if sc.Queue != "" {
 			c.m.Queue, c.m.QueuedAt, c.customer = sc.Queue, e.now, true
-			answered := false
-			for _, p := range sc.Parties {
-				if (p.State == callbridge.ConnConnected || p.State == callbridge.ConnHeld) && !p.External && e.dir.devices[p.Device].Tenant == t && t != "" {
-					answered = true
-				}
-			}
-			if !answered {
-				c.inQueue = true
-				e.emit(c, callbridge.EventCallQueued, callbridge.CallEvent{})
-			}
 		}
 	} else {
+		c.unrung = nil
 		if sc.Tenant != "" {
 			e.adoptFrom(c, sc.Tenant, "")
 		}
@@ -114,8 +111,12 @@ func (e *Engine) syncCall(sc callbridge.SnapshotCall) {
 		if e.mergeSwitchData(c, sc.Data, false) {
 			e.emit(c, callbridge.EventCallDataUpdated, callbridge.CallEvent{})
 		}
+		if q := c.queue(); q != "" && q != queued {
+			e.dropQueue(c)
+			e.emit(c, callbridge.EventCallConnectionCleared, callbridge.CallEvent{Device: q, Cause: callbridge.CauseResync})
+		}
 		for _, cn := range slices.Clone(c.m.Connections) {
-			if !want[cn.Device] {
+			if cn.State != callbridge.ConnQueued && !want[cn.Device] {
 				e.removeConn(c, cn.Device)
 				e.emit(c, callbridge.EventCallConnectionCleared, callbridge.CallEvent{
 					Device: cn.Device, Agent: cn.Agent, Cause: callbridge.CauseResync,
@@ -123,9 +124,15 @@ func (e *Engine) syncCall(sc callbridge.SnapshotCall) {
 			}
 		}
 	}
-	for _, p := range sc.Parties {
-		if p.State.Active() && p.Device != "" {
-			e.transition(c, p.Device, p.External, p.State, true)
+	// Outside parties first (silent in a resync), then the queue, then the devices.
+	for _, ext := range []bool{true, false} {
+		if !ext && queued != "" && c.queue() != queued {
+			e.enqueue(c, callbridge.QueueName(queued))
+		}
+		for _, p := range sc.Parties {
+			if p.State.Active() && p.Device != "" && p.External == ext {
+				e.transition(c, p.Device, p.External, p.State, true)
+			}
 		}
 	}
 }

@@ -50,7 +50,7 @@ func TestSnapshotReconciles(t *testing.T) {
 					{Device: "1004", State: callbridge.ConnAlerting},
 				}},
 			{PBXCallID: "waiting", Direction: callbridge.DirInbound, ANI: "+15551230010", DNIS: didGlob, Queue: "globex-sales",
-				Parties: []callbridge.SnapshotParty{{Device: "+15551230010", State: callbridge.ConnConnected, External: true}}},
+				Parties: []callbridge.SnapshotParty{{Device: "+15551230010", State: callbridge.ConnConnected, External: true}, {Device: "globex-sales", State: callbridge.ConnQueued}}},
 		},
 		Members: []callbridge.SnapshotMember{
 			{Device: "1001", Queue: "acme-support"},
@@ -63,7 +63,7 @@ func TestSnapshotReconciles(t *testing.T) {
 	calls, agents := eventsByCall(out)
 	wantCalls := map[string][]callbridge.EventType{
 		"gone":    {callbridge.EventCallCleared},
-		"known":   {callbridge.EventCallEstablished},
+		"known":   {callbridge.EventCallConnectionCleared, callbridge.EventCallEstablished}, // the queue handed it over meanwhile
 		"new":     {callbridge.EventCallEstablished, callbridge.EventCallDelivered},
 		"waiting": {callbridge.EventCallQueued},
 	}
@@ -117,7 +117,7 @@ func TestSnapshotReconciles(t *testing.T) {
 				{Device: "1003", State: callbridge.ConnHeld},
 				{Device: "1004", State: callbridge.ConnAlerting},
 			}},
-			{PBXCallID: "waiting", Parties: []callbridge.SnapshotParty{{Device: "+15551230010", State: callbridge.ConnConnected, External: true}}},
+			{PBXCallID: "waiting", Parties: []callbridge.SnapshotParty{{Device: "+15551230010", State: callbridge.ConnConnected, External: true}, {Device: "globex-sales", State: callbridge.ConnQueued}}},
 		},
 		Members: []callbridge.SnapshotMember{
 			{Device: "1001", Queue: "acme-support"},
@@ -284,4 +284,33 @@ func TestNewAndReload(t *testing.T) {
 		}
 		wantTypes(t, f.ev(alerting("p1", "1005")), callbridge.EventCallDelivered)
 	})
+}
+
+// TestSnapshotQueueConnection: a snapshot's queued party is the queue connection of the call;
+// a call that no longer waits loses it with cause resync.
+func TestSnapshotQueueConnection(t *testing.T) {
+	f := newFixture(t)
+	waiting := callbridge.SnapshotCall{PBXCallID: "w", Direction: callbridge.DirInbound, ANI: caller, DNIS: didAcme, Queue: "acme-support",
+		Parties: []callbridge.SnapshotParty{{Device: caller, State: callbridge.ConnConnected, External: true}, {Device: "acme-support", State: callbridge.ConnQueued}}}
+	out := f.ev(snapshot(callbridge.Snapshot{Calls: []callbridge.SnapshotCall{waiting}}))
+	if ce := callData(only(t, out, callbridge.EventCallQueued)); ce.Device != "acme-support" || len(ce.Connections) != 2 || ce.Connections[1].State != callbridge.ConnQueued {
+		t.Fatalf("queued = %+v", ce)
+	}
+	wantTypes(t, f.ev(snapshot(callbridge.Snapshot{Calls: []callbridge.SnapshotCall{waiting}})))
+	// Moved to another queue meanwhile.
+	moved := waiting
+	moved.Parties = []callbridge.SnapshotParty{waiting.Parties[0], {Device: "acme-vip", State: callbridge.ConnQueued}}
+	out = f.ev(snapshot(callbridge.Snapshot{Calls: []callbridge.SnapshotCall{moved}}))
+	wantTypes(t, out, callbridge.EventCallConnectionCleared, callbridge.EventCallQueued)
+	// Answered meanwhile by alice: the queue connection goes, alice's comes.
+	answered := waiting
+	answered.Parties = []callbridge.SnapshotParty{waiting.Parties[0], {Device: "1001", State: callbridge.ConnConnected}}
+	out = f.ev(snapshot(callbridge.Snapshot{Calls: []callbridge.SnapshotCall{answered}}))
+	wantTypes(t, out, callbridge.EventCallConnectionCleared, callbridge.EventCallEstablished)
+	if ce := callData(out.Events[0]); ce.Device != "acme-vip" || ce.Cause != callbridge.CauseResync {
+		t.Fatalf("connection_cleared = %+v", ce)
+	}
+	if c := f.call(acme, "w"); len(c.Connections) != 2 || c.Connections[1].Device != "1001" {
+		t.Fatalf("connections = %+v", c.Connections)
+	}
 }

@@ -194,7 +194,7 @@ func TestDriverResync(t *testing.T) {
 	for ani, want := range map[string]string{
 		"+15551230007": "+15551230007:connected:ext 1001:connected",
 		"+15551230008": "+15551230008:connected:ext 1002:connected",
-		"+15551230009": "+15551230009:connected:ext",
+		"+15551230009": "+15551230009:connected:ext support@default:queued", // waiting: a queued party at the queue
 	} {
 		if got := parties(calls[ani]); got != want {
 			t.Errorf("call %s parties %q, want %q", ani, got, want)

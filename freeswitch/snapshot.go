@@ -245,6 +245,11 @@ func (t *Tracker) Snapshot(channels, calls []Row, queues []QueueListing, dumps m
 				Device: p.leg.device, Leg: p.leg.uuid, State: p.state, External: p.leg.external,
 			})
 		}
+		if cv.inQueue {
+			// The member waits in the queue ("queue list members" state Waiting or Trying):
+			// a queued connection at the queue's device, as the Asterisk driver reports it.
+			sc.Parties = append(sc.Parties, callbridge.SnapshotParty{Device: callbridge.DeviceID(cv.queue), State: callbridge.ConnQueued})
+		}
 		ev.Snapshot.Calls = append(ev.Snapshot.Calls, sc)
 	}
 

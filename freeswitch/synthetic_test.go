@@ -1,13 +1,19 @@
 package freeswitch_test
 
 import (
+	"bytes"
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/engine"
+	"github.com/callbridge/callbridge/examples"
 	"github.com/callbridge/callbridge/freeswitch"
 	"github.com/callbridge/callbridge/freeswitch/esl"
+	"github.com/callbridge/callbridge/provision"
 )
 
 // The tests in this file feed synthetic events for situations the public recordings do not
@@ -119,6 +125,99 @@ func TestAgentNoAnswerThenNext(t *testing.T) {
 		"A dequeued queue=support@default",
 		"A connected 1002 queue=support@default",
 	)
+}
+
+// TestAgentNoAnswerThenNextIsDiverted: the same ring-no-answer through the engine (with the
+// provisioning of examples/freeswitch-1.10.yaml): the first agent's part ends with
+// call.diverted to the queue's device, the next agent's with the call.
+func TestAgentNoAnswerThenNextIsDiverted(t *testing.T) {
+	s := newSim(t)
+	s.inboundQueued("A", "+15550002")
+	s.agentLeg("A", "B1", "1001", false)
+	s.hangup("B1", "NO_ANSWER")
+	s.send("CHANNEL_DESTROY", "B1")
+	s.agentLeg("A", "B2", "1002", true)
+	got := engineStory(t, s.out)
+	want := []string{
+		"call.queued dev=support@default to= cause= audience=[]",
+		"call.delivered dev=1001 to= cause= audience=[1001]",
+		"call.diverted dev=1001 to=support@default cause=no_answer audience=[1001]",
+		"call.delivered dev=1002 to= cause= audience=[1002]",
+		"call.connection_cleared dev=support@default to= cause=distributed audience=[1002]",
+		"call.established dev=1002 to= cause= audience=[1002]",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("engine events:\n got %q\nwant %q", got, want)
+	}
+}
+
+// engineStory runs the tracker's switch events through an engine with the provisioning of
+// examples/freeswitch-1.10.yaml and returns its call events as "type dev=… to=… cause=…
+// audience=[…]".
+func engineStory(t *testing.T, evs []callbridge.SwitchEvent) []string {
+	t.Helper()
+	b, err := examples.FS.ReadFile("freeswitch-1.10.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := provision.Load(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	e, err := engine.New(engine.Config{Directory: callbridge.Directory{Tenants: p.Tenants}, NewCallID: func(time.Time) callbridge.CallID {
+		n++
+		return callbridge.CallID(fmt.Sprintf("01J%023d", n))
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, sev := range evs {
+		for _, ev := range e.HandleSwitchEvent(sev).Events {
+			if ce, ok := ev.Data.(*callbridge.CallEvent); ok && ev.Type != callbridge.EventCallDataUpdated {
+				got = append(got, fmt.Sprintf("%s dev=%s to=%s cause=%s audience=%v", ev.Type, ce.Device, ce.DivertedTo, ce.Cause, ev.Audience))
+			}
+		}
+	}
+	return got
+}
+
+// TestRedirectOfARingingCall: "uuid_transfer <caller> 1002 XML default" while the caller's
+// bridge to user/1001 rings. FreeSWITCH cancels the ringing leg (ORIGINATOR_CANCEL, as when
+// mod_callcenter cancels an offer in fs-inbound-abandon's README) and the caller's leg runs
+// 1002 in the dialplan: a new leg with variable_originating_leg_uuid = the caller's, as after
+// the uuid_transfer of fs-blind-transfer. The engine reports the diversion from 1001 to 1002.
+func TestRedirectOfARingingCall(t *testing.T) {
+	s := newSim(t)
+	s.send("CHANNEL_CREATE", "A", "Call-Direction", "inbound", "Caller-Caller-ID-Number", "+15550006",
+		"Caller-Caller-ID-Name", "Test Caller", "Caller-Destination-Number", "18005550100", "Caller-Context", "public")
+	s.send("CHANNEL_EXECUTE_COMPLETE", "A", "variable_cti_tenant", "acme", "variable_ivr_account", "778")
+	s.send("CHANNEL_CREATE", "B", "Call-Direction", "outbound", "Caller-Destination-Number", "1001",
+		"variable_dialed_user", "1001", "variable_originating_leg_uuid", "A")
+	s.hangup("B", "ORIGINATOR_CANCEL")
+	s.send("CHANNEL_DESTROY", "B")
+	s.send("CHANNEL_EXECUTE", "A", "Application", "bridge", "Application-Data", "user/1002",
+		"Caller-Destination-Number", "1002", "Caller-RDNIS", "18005550100",
+		"Caller-Transfer-Source", "1795307445:ba70a717:bl_xfer:1002/default/XML")
+	s.send("CHANNEL_CREATE", "C", "Call-Direction", "outbound", "Caller-Destination-Number", "1002",
+		"variable_dialed_user", "1002", "variable_originating_leg_uuid", "A")
+	s.expect(
+		"A call_started +15550006 ext dir=inbound ani=+15550006 dnis=18005550100",
+		"A alerting 1001",
+		"A connection_cleared 1001 cause=normal_clearing",
+		"A alerting 1002",
+	)
+	got := engineStory(t, s.out)
+	want := []string{
+		"call.delivered dev=1001 to= cause= audience=[1001]",
+		"call.connection_cleared dev=1001 to= cause=normal_clearing audience=[1001]",
+		"call.diverted dev=1001 to=1002 cause=redirected audience=[]",
+		"call.delivered dev=1002 to= cause= audience=[1002]",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("engine events:\n got %q\nwant %q", got, want)
+	}
 }
 
 // TestBlindTransferOtherOrder: the caller's CHANNEL_UNBRIDGE (bl_xfer) comes before the agent

@@ -61,6 +61,17 @@ func asteriskBinding(t testing.TB) pbxtest.Binding {
 			pbxtest.AgentStateChange: {File: "agent-state.ami.jsonl", Cast: acme(pbxtest.Cast{
 				Agent: "1010", Device: "1010", NotReadyReason: "lunch",
 			})},
+			// 1001's phone rejects with 480 (NOANSWER, AgentRingNoAnswer RingTime 0); the queue
+			// rings 1002 at once.
+			pbxtest.QueueNoAnswer: {File: "agent-unreachable.ami.jsonl", Cast: acme(pbxtest.Cast{
+				Agent: "1001", Device: "1001", Agent2: "1002", Device2: "1002", Queue: "acme-support", ANI: "+15551230024",
+				Data: map[string]string{"IVR_REASON": "support", "IVR_ACCOUNT": "99001"},
+			})},
+			// The ARI routing app dials 1007 with a 10 s timeout, then 1006 (the AMI view of the
+			// call: Stasis, no queue).
+			pbxtest.RoutedNoAnswer: {File: "ari-route-noanswer.ami.jsonl", Cast: pbxtest.Cast{
+				Tenant: "acme", Agent: "1007", Device: "1007", Agent2: "1006", Device2: "1006", ANI: "+15551230031", DNIS: "18005550300",
+			}},
 		},
 	}
 }

@@ -69,6 +69,10 @@ func freeswitchBinding(t testing.TB, format string) pbxtest.Binding {
 		Missing: map[string]string{
 			pbxtest.AgentHangup: "the public FreeSWITCH 1.10 recordings have no call the agent hangs up first " +
 				"(README scenarios: in every recorded call the caller or the customer hangs up)",
+			pbxtest.QueueNoAnswer: "the public FreeSWITCH 1.10 recordings have no queue offer that is not answered " +
+				"(README scenarios: every agent mod_callcenter offers a call to answers it); freeswitch/synthetic_test.go " +
+				"plays mod_callcenter's ring-no-answer through the tracker",
+			pbxtest.RoutedNoAnswer: "the public FreeSWITCH 1.10 recordings have no routing point (park) call",
 		},
 	}
 }

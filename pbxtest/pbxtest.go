@@ -1,6 +1,7 @@
 // Package pbxtest is callbridge's driver conformance kit: one table of switch-independent
 // scenarios (inbound answered, abandoned in queue, agent hang-up, blind transfer, attended
-// transfer, hold/retrieve, click-to-call, agent state change), each with the CSTA story of
+// transfer, hold/retrieve, click-to-call, agent state change, a queue member or a routed
+// agent that does not answer), each with the CSTA story of
 // domain events it must produce, run against every driver's recordings of a real switch (or,
 // where none shows a scenario, a recording built for the kit) through the real socket code: a replay server plays the recording over TCP, the driver under test connects
 // to it, and the engine turns its switch events into domain events.
@@ -37,6 +38,8 @@ const (
 	HoldRetrieve     = "hold_retrieve"
 	ClickToCall      = "click_to_call"
 	AgentStateChange = "agent_state_change"
+	QueueNoAnswer    = "queue_member_no_answer"
+	RoutedNoAnswer   = "routed_no_answer"
 )
 
 // Role names a party of a scenario; a Binding says which device (and agent) plays it in its
@@ -50,6 +53,7 @@ const (
 	RoleAgent2   Role = "agent2"   // the agent a transfer goes to
 	RoleCaller   Role = "caller"   // the outside caller of an inbound call (device = ANI)
 	RoleCustomer Role = "customer" // the outside party a click-to-call dials
+	RoleQueue    Role = "queue"    // the queue (ACD group) device the call waits at (device = Cast.Queue)
 )
 
 // Step is one expected domain event. Zero fields are not checked.
@@ -73,8 +77,10 @@ type Step struct {
 	Cause callbridge.Cause
 	// From and To check call.transferred (TransferringDevice, TransferredTo); with an agent
 	// role, From's agent must be the event's Agent (the transferred event names the agent who
-	// left).
-	From, To Role
+	// left). DivertedTo checks call.diverted (CallEvent.DivertedTo; the device the call left
+	// is Party).
+	From, To   Role
+	DivertedTo Role
 	// State and Reason check agent.state_changed; Reason: the binding's not_ready reason.
 	State  callbridge.AgentState
 	Reason bool
@@ -102,8 +108,11 @@ var Scenarios = []Scenario{
 		Name:    InboundAnswered,
 		Summary: "a caller goes through the IVR into a queue; an agent's phone rings, the agent answers, the caller hangs up",
 		Steps: []Step{
-			{Type: callbridge.EventCallQueued, Call: "A", Queue: true, Screen: true},
+			// CSTA: the call waits at the queue's device (a queued connection) until the
+			// queue hands it to the agent.
+			{Type: callbridge.EventCallQueued, Call: "A", Party: RoleQueue, Queue: true, Screen: true},
 			{Type: callbridge.EventCallDelivered, Call: "A", Party: RoleAgent, Queue: true, Screen: true},
+			{Type: callbridge.EventCallConnectionCleared, Call: "A", Party: RoleQueue, Cause: callbridge.CauseDistributed},
 			{Type: callbridge.EventCallEstablished, Call: "A", Party: RoleAgent},
 			{Type: callbridge.EventCallCleared, Call: "A", Cause: callbridge.CauseNormal},
 		},
@@ -112,8 +121,34 @@ var Scenarios = []Scenario{
 		Name:    AbandonedInQueue,
 		Summary: "nobody is available; the caller gives up while queued",
 		Steps: []Step{
-			{Type: callbridge.EventCallQueued, Call: "A", Queue: true, Screen: true},
+			{Type: callbridge.EventCallQueued, Call: "A", Party: RoleQueue, Queue: true, Screen: true},
+			{Type: callbridge.EventCallConnectionCleared, Call: "A", Party: RoleQueue, Cause: callbridge.CauseAbandoned},
 			{Type: callbridge.EventCallCleared, Call: "A", Cause: callbridge.CauseAbandoned, Screen: true},
+		},
+	},
+	{
+		Name: QueueNoAnswer,
+		Summary: "a queue offers the call to a member whose phone does not answer (rings out or rejects it); " +
+			"the call is diverted back to the queue, which offers it to the next member, who answers",
+		Steps: []Step{
+			{Type: callbridge.EventCallQueued, Call: "A", Party: RoleQueue, Queue: true},
+			{Type: callbridge.EventCallDelivered, Call: "A", Party: RoleAgent, Queue: true, Screen: true},
+			{Type: callbridge.EventCallDiverted, Call: "A", Party: RoleAgent, DivertedTo: RoleQueue},
+			{Type: callbridge.EventCallDelivered, Call: "A", Party: RoleAgent2, Queue: true, Screen: true},
+			{Type: callbridge.EventCallEstablished, Call: "A", Party: RoleAgent2},
+			{Type: callbridge.EventCallCleared, Call: "A"},
+		},
+	},
+	{
+		Name: RoutedNoAnswer,
+		Summary: "a routing point rings an agent who does not answer, then another agent, who answers: " +
+			"the call is diverted from the first agent's device to the second's",
+		Steps: []Step{
+			{Type: callbridge.EventCallDelivered, Call: "A", Party: RoleAgent, Screen: true},
+			{Type: callbridge.EventCallDiverted, Call: "A", Party: RoleAgent, DivertedTo: RoleAgent2, Cause: callbridge.CauseNoAnswer},
+			{Type: callbridge.EventCallDelivered, Call: "A", Party: RoleAgent2, Screen: true},
+			{Type: callbridge.EventCallEstablished, Call: "A", Party: RoleAgent2},
+			{Type: callbridge.EventCallCleared, Call: "A"},
 		},
 	},
 	{
@@ -305,6 +340,8 @@ func (c Cast) party(r Role) (callbridge.DeviceID, callbridge.AgentID) {
 		return callbridge.DeviceID(c.ANI), ""
 	case RoleCustomer:
 		return c.Customer, ""
+	case RoleQueue:
+		return callbridge.DeviceID(c.Queue), ""
 	}
 	return "", ""
 }
@@ -330,6 +367,11 @@ func (s Step) Matches(ev callbridge.Event, cast Cast) bool {
 		}
 		if s.To != RoleNone {
 			if to, _ := cast.party(s.To); d.TransferredTo != to {
+				return false
+			}
+		}
+		if s.DivertedTo != RoleNone {
+			if to, _ := cast.party(s.DivertedTo); d.DivertedTo != to {
 				return false
 			}
 		}
@@ -496,9 +538,9 @@ func Dump(evs []callbridge.Event) string {
 			for _, c := range d.Connections {
 				conns = append(conns, string(c.Device)+":"+string(c.State))
 			}
-			fmt.Fprintf(&b, "  %3d %-26s %s call=%s dev=%s agent=%s cause=%s q=%s ani=%s dnis=%s from=%s to=%s data=%v conns=%v\n",
+			fmt.Fprintf(&b, "  %3d %-26s %s call=%s dev=%s agent=%s cause=%s q=%s ani=%s dnis=%s from=%s to=%s diverted_to=%s data=%v conns=%v\n",
 				ev.Seq, ev.Type, ev.Tenant, ev.CallID, d.Device, d.Agent, d.Cause, d.Queue, d.ANI, d.DNIS,
-				d.TransferringDevice, d.TransferredTo, d.AttachedData, conns)
+				d.TransferringDevice, d.TransferredTo, d.DivertedTo, d.AttachedData, conns)
 		case *callbridge.Agent:
 			fmt.Fprintf(&b, "  %3d %-26s %s agent=%s state=%s reason=%s queues=%v\n", ev.Seq, ev.Type, ev.Tenant, d.ID, d.State, d.Reason, d.Queues)
 		}

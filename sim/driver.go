@@ -171,6 +171,15 @@ func (d *Driver) PressButton(ctx context.Context, dev callbridge.DeviceID, b But
 	})
 }
 
+// Redirect moves a call nobody has answered to another target (see PBX.Redirect), as an AMI
+// Redirect or a FreeSWITCH uuid_transfer by another application would; like Execute it needs
+// an active Run.
+func (d *Driver) Redirect(ctx context.Context, pbxCallID, to string) error {
+	return d.do(ctx, func(p *PBX, now time.Time) ([]callbridge.SwitchEvent, error) {
+		return p.Redirect(now, pbxCallID, to)
+	})
+}
+
 func (d *Driver) do(ctx context.Context, f func(*PBX, time.Time) ([]callbridge.SwitchEvent, error)) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -483,7 +483,11 @@ func (s *shadow) apply(ev callbridge.SwitchEvent) error {
 		p.state = callbridge.ConnConnected
 		return s.checkDevice(ev.Device)
 	case callbridge.SwitchConnectionCleared:
-		if err := needParty(callbridge.ConnConnected, callbridge.ConnHeld, callbridge.ConnInitiated); err != nil {
+		states := []callbridge.ConnectionState{callbridge.ConnConnected, callbridge.ConnHeld, callbridge.ConnInitiated}
+		if ev.Cause == callbridge.CauseRedirected {
+			states = append(states, callbridge.ConnAlerting) // Redirect stops the ringing
+		}
+		if err := needParty(states...); err != nil {
 			return err
 		}
 		if ev.Cause == "" {
@@ -554,14 +558,18 @@ func (s *shadow) apply(ev callbridge.SwitchEvent) error {
 	return nil
 }
 
-// load takes the state of a snapshot, as the engine does after a (re)connect. Whether a
-// call waits in its queue is not in a snapshot; the tests take snapshots without waiting calls.
+// load takes the state of a snapshot, as the engine does after a (re)connect. A call that
+// waits in its queue has a queued party at the queue's device.
 func (s *shadow) load(snap *callbridge.Snapshot) {
 	s.calls = map[string]*shadowCall{}
 	for _, sc := range snap.Calls {
 		c := &shadowCall{id: sc.PBXCallID, tenant: sc.Tenant, dir: sc.Direction, ani: sc.ANI, aniName: sc.ANIName,
 			dnis: sc.DNIS, data: maps.Clone(sc.Data), consultOf: sc.ConsultOf, queue: sc.Queue}
 		for _, p := range sc.Parties {
+			if p.State == callbridge.ConnQueued {
+				c.waiting = true
+				continue
+			}
 			c.parties = append(c.parties, &shadowParty{dev: p.Device, leg: p.Leg, state: p.State, external: p.External})
 		}
 		s.calls[c.id] = c
@@ -585,6 +593,9 @@ func (s *shadow) compare(ev callbridge.SwitchEvent) error {
 		}
 		for _, p := range c.parties {
 			sc.Parties = append(sc.Parties, callbridge.SnapshotParty{Device: p.dev, Leg: p.leg, State: p.state, External: p.external})
+		}
+		if c.waiting {
+			sc.Parties = append(sc.Parties, callbridge.SnapshotParty{Device: callbridge.DeviceID(c.queue), State: callbridge.ConnQueued})
 		}
 		want = append(want, sc)
 	}

@@ -382,6 +382,10 @@ func (p *PBX) Snapshot(now time.Time) callbridge.SwitchEvent {
 				Device: pa.id, Leg: pa.leg, State: pa.state, External: pa.dev == nil,
 			})
 		}
+		if c.waiting {
+			// The call waits at the queue's device (CSTA: a queued connection).
+			sc.Parties = append(sc.Parties, callbridge.SnapshotParty{Device: callbridge.DeviceID(c.queue.name), State: callbridge.ConnQueued})
+		}
 		snap.Calls = append(snap.Calls, sc)
 	}
 	for _, d := range p.devices {

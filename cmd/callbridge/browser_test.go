@@ -92,6 +92,31 @@ func TestBrowserDesktop(t *testing.T) {
 		}
 	}
 
+	// The call waits at the queue's device while it rings (a queued connection, CSTA): the
+	// desktop shows no party for it and nothing to act on but the agent's own connection,
+	// even for a queue named like the agent's device.
+	var parties struct {
+		Queued, Mine   string
+		Cards          int
+		Calls          []string
+		QueueIsNotMine bool
+	}
+	tb.eval(`(() => { const call = bar.desk.calls.get(`+jsString(pop.ID)+`); const mine = bar.desk.myConnection(call);
+		const q = call.connections.find(cn => cn.state === "queued");
+		return {Queued: q ? q.device : "", Mine: mine ? mine.device + ":" + mine.state : "",
+			Cards: sr.querySelectorAll(".card.call").length,
+			Calls: [...sr.querySelectorAll("[data-call]")].map(e => e.dataset.call),
+			QueueIsNotMine: bar.desk.myConnection({connections: [{device: "1001", state: "queued"}]}) === undefined}; })()`, &parties)
+	if parties.Queued != "support" || parties.Mine != "1001:alerting" || parties.Cards != 1 || !parties.QueueIsNotMine {
+		t.Errorf("ringing call: queue connection %q, mine %q, %d call cards, a queue named 1001 is not mine: %v",
+			parties.Queued, parties.Mine, parties.Cards, parties.QueueIsNotMine)
+	}
+	for _, c := range parties.Calls {
+		if c != pop.ID {
+			t.Errorf("the bar offers an action on %q, not the agent's call %s", c, pop.ID)
+		}
+	}
+
 	// Alt+A answers.
 	tb.altKey("a")
 	tb.waitFor(fmt.Sprintf(jsCallState, pop.ID, "connected"))
@@ -330,7 +355,7 @@ const crmPage = `<!doctype html>
   window.got = [];
   window.popped = [];
   const bar = document.querySelector("callbridge-bar");
-  for (const name of ["callbridge:login", "callbridge:delivered", "callbridge:established", "callbridge:cleared",
+  for (const name of ["callbridge:login", "callbridge:delivered", "callbridge:established", "callbridge:cleared", "callbridge:connection_cleared",
                       "callbridge:originated", "callbridge:agent_state_changed", "callbridge:error"]) {
     document.addEventListener(name, (e) => window.got.push({name, type: e.detail.type || "", call: (e.detail.data || {}).call_id || "", direction: (e.detail.data || {}).direction || ""}));
   }
@@ -388,7 +413,8 @@ func TestBrowserCRMEmbed(t *testing.T) {
 	// Not ready before hanging up, so that the queue offers no other call before the dial.
 	tb.eval(`bar.setAgentState("not_ready", "break").then(() => true)`, nil)
 	tb.click(`sr.querySelector('.card.call[data-call="` + id + `"] button[data-action=hangup]')`)
-	tb.waitFor(`window.got.some(e => e.name === "callbridge:cleared" && e.call === ` + jsString(id) + `)`)
+	// The agent's own connection_cleared is their last event of the call.
+	tb.waitFor(`window.got.some(e => e.name === "callbridge:connection_cleared" && e.call === ` + jsString(id) + `)`)
 
 	// Click-to-dial from the CRM's own button.
 	tb.click(`document.getElementById("dial")`)
@@ -403,7 +429,7 @@ func TestBrowserCRMEmbed(t *testing.T) {
 		t.Errorf("the dialled call shows %q", who)
 	}
 	tb.click(`sr.querySelector('.card.call[data-call="` + dialed + `"] button[data-action=hangup]')`)
-	tb.waitFor(`window.got.some(e => e.name === "callbridge:cleared" && e.call === ` + jsString(dialed) + `)`)
+	tb.waitFor(`window.got.some(e => e.name === "callbridge:connection_cleared" && e.call === ` + jsString(dialed) + `)`)
 
 	// A page on an origin that --allowed-origins does not list cannot use the server.
 	tb2 := b.newTab()

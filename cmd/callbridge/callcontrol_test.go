@@ -285,8 +285,10 @@ func TestServeCallControl(t *testing.T) {
 	if c := a2.callEvent("call.delivered", id2, "1002"); attached(c)["notes"] != "second opinion" || c["queue"] != "support" {
 		t.Fatalf("queued transfer pop = %v", c)
 	}
-	a2.ok("clear_connection", map[string]any{"call_id": id2}) // reject: goes on to the next member
-	a2.callEvent("call.failed", id2, "1002")
+	a2.ok("clear_connection", map[string]any{"call_id": id2}) // reject: back to the queue, which goes on to the next member
+	if d := a2.callEvent("call.diverted", id2, "1002"); d["diverted_to"] != "support" || d["cause"] != "call_rejected" {
+		t.Fatalf("rejected queue offer = %v", d)
+	}
 }
 
 // TestServeTelsetAndTabs: what agents do on the phone is followed and shown in every tab of

@@ -151,7 +151,9 @@ func testServeCRM(t *testing.T, m *Main) {
 	if st := rest(t, m, "POST", "/v1/calls/"+callID+"/hangup", key.Key, map[string]any{"agent": "agent1"}, nil); st != http.StatusAccepted {
 		t.Fatalf("hang up over REST: %d", st)
 	}
-	d.next("call.cleared", isEvent("call.cleared", func(c map[string]any) bool { return c["call_id"] == callID }))
+	d.next("call.connection_cleared", isEvent("call.connection_cleared", func(c map[string]any) bool {
+		return c["call_id"] == callID && c["device"] == "1001" // the agent's last event of the call
+	}))
 	if st := rest(t, m, "POST", "/v1/calls/"+callID+"/disposition", key.Key, map[string]any{
 		"agent": "agent1", "disposition": "resolved", "notes": "from the CRM", "state": "not_ready", "reason": "break",
 	}, nil); st != http.StatusAccepted {

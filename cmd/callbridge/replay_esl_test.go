@@ -50,8 +50,10 @@ func TestReplayESLRecordings(t *testing.T) {
 		open  int
 	}{
 		{name: "fs-inbound-answered", steps: []step{
-			{Type: callbridge.EventCallQueued, Tenant: "acme", Queue: "support@default", ANI: "+15551230001", DNIS: "18005550100", Data: billing, Call: "A"},
+			{Type: callbridge.EventCallQueued, Tenant: "acme", Device: "support@default", Queue: "support@default", ANI: "+15551230001", DNIS: "18005550100", Data: billing, Call: "A"},
 			{Type: callbridge.EventCallDelivered, Tenant: "acme", Device: "1001", Agent: "1001", ANI: "+15551230001", DNIS: "18005550100", Queue: "support@default", Data: billing, Call: "A"},
+			// bridge-agent-start: the queue hands the call over.
+			{Type: callbridge.EventCallConnectionCleared, Device: "support@default", Cause: callbridge.CauseDistributed, Call: "A"},
 			{Type: callbridge.EventCallEstablished, Device: "1001", Agent: "1001", Call: "A"},
 			{Type: callbridge.EventCallConnectionCleared, Device: "+15551230001", Call: "A"},
 			{Type: callbridge.EventCallCleared, Cause: callbridge.CauseNormal, Call: "A"},
@@ -62,7 +64,8 @@ func TestReplayESLRecordings(t *testing.T) {
 			{Type: callbridge.EventCallCleared, Call: "A"},
 		}},
 		{name: "fs-inbound-abandon", steps: []step{
-			{Type: callbridge.EventCallQueued, Tenant: "acme", Queue: "support@default", ANI: "+15551230003", Data: map[string]string{"ivr_reason": "sales", "ivr_account": "67890"}, Call: "A"},
+			{Type: callbridge.EventCallQueued, Tenant: "acme", Device: "support@default", Queue: "support@default", ANI: "+15551230003", Data: map[string]string{"ivr_reason": "sales", "ivr_account": "67890"}, Call: "A"},
+			{Type: callbridge.EventCallConnectionCleared, Device: "support@default", Cause: callbridge.CauseAbandoned, Call: "A"},
 			{Type: callbridge.EventCallCleared, Tenant: "acme", Cause: callbridge.CauseAbandoned, ANI: "+15551230003", Call: "A"},
 		}},
 		{name: "fs-blind-transfer", steps: []step{
@@ -107,7 +110,7 @@ func TestReplayESLRecordings(t *testing.T) {
 		{name: "fs-resync", open: 3, steps: []step{
 			{Type: callbridge.EventCallEstablished, Tenant: "acme", Device: "1001", Agent: "1001", ANI: "+15551230007", DNIS: "18005550100", Queue: "support@default", Data: map[string]string{"ivr_reason": "billing"}, Call: "A"},
 			{Type: callbridge.EventCallEstablished, Tenant: "acme", Device: "1002", Agent: "1002", ANI: "+15551230008", Call: "B"},
-			{Type: callbridge.EventCallQueued, Tenant: "acme", Queue: "support@default", ANI: "+15551230009", Call: "C"},
+			{Type: callbridge.EventCallQueued, Tenant: "acme", Device: "support@default", Queue: "support@default", ANI: "+15551230009", Call: "C"},
 			{Type: callbridge.EventAgentStateChanged, Agent: "1001", State: callbridge.AgentBusy},
 			{Type: callbridge.EventAgentStateChanged, Agent: "1002", State: callbridge.AgentBusy},
 			{Type: callbridge.EventAgentStateChanged, Agent: "1003", State: callbridge.AgentNotReady, Reason: "break"},

@@ -32,8 +32,9 @@ type step struct {
 	// Call names the conversation ("A", "B", …): steps with the same name must have the same
 	// call_id, different names different ones.
 	Call string
-	// To / From check call.transferred.
-	From, To callbridge.DeviceID
+	// To / From check call.transferred; DivertedTo call.diverted.
+	From, To   callbridge.DeviceID
+	DivertedTo callbridge.DeviceID
 }
 
 func (s step) String() string {
@@ -54,7 +55,8 @@ func (s step) Matches(ev callbridge.Event) bool {
 		if s.Device != "" && d.Device != s.Device || s.Agent != "" && d.Agent != s.Agent ||
 			s.Queue != "" && d.Queue != s.Queue || s.ANI != "" && d.ANI != s.ANI ||
 			s.DNIS != "" && d.DNIS != s.DNIS || s.Cause != "" && d.Cause != s.Cause ||
-			s.From != "" && d.TransferringDevice != s.From || s.To != "" && d.TransferredTo != s.To {
+			s.From != "" && d.TransferringDevice != s.From || s.To != "" && d.TransferredTo != s.To ||
+			s.DivertedTo != "" && d.DivertedTo != s.DivertedTo {
 			return false
 		}
 		for k, v := range s.Data {
@@ -106,20 +108,24 @@ func TestReplayRecordings(t *testing.T) {
 		open  int // calls still up at the end of the recording
 	}{
 		{name: "inbound-answered", steps: []step{
-			{Type: callbridge.EventCallQueued, Tenant: "acme", Queue: "acme-support", Call: "A"},
+			// The call waits at the queue's device (CSTA queued connection) ...
+			{Type: callbridge.EventCallQueued, Tenant: "acme", Device: "acme-support", Queue: "acme-support", Call: "A"},
 			{Type: callbridge.EventCallDelivered, Tenant: "acme", Device: "1001", Agent: "1001", ANI: "+15551230001", DNIS: "18005550100", Queue: "acme-support", Data: inboundData, Call: "A"},
+			// ... until the queue hands it over (QueueCallerLeave before AgentConnect).
+			{Type: callbridge.EventCallConnectionCleared, Device: "acme-support", Cause: callbridge.CauseDistributed, Call: "A"},
 			{Type: callbridge.EventCallEstablished, Device: "1001", Agent: "1001", Call: "A"},
 			{Type: callbridge.EventCallCleared, Call: "A"},
 		}},
 		{name: "inbound-agent-hangup", steps: []step{
-			{Type: callbridge.EventCallQueued, Tenant: "globex", Queue: "globex-sales", Call: "A"},
+			{Type: callbridge.EventCallQueued, Tenant: "globex", Device: "globex-sales", Queue: "globex-sales", Call: "A"},
 			{Type: callbridge.EventCallDelivered, Tenant: "globex", Device: "2001", Agent: "2001", ANI: "+15551230002", DNIS: "18005550200", Data: map[string]string{"IVR_REASON": "sales", "IVR_ACCOUNT": "67890"}, Call: "A"},
 			{Type: callbridge.EventCallEstablished, Device: "2001", Call: "A"},
 			{Type: callbridge.EventCallConnectionCleared, Device: "2001", Call: "A"},
 			{Type: callbridge.EventCallCleared, Call: "A"},
 		}},
 		{name: "inbound-abandon", steps: []step{
-			{Type: callbridge.EventCallQueued, Tenant: "globex", Queue: "globex-sales", Call: "A"},
+			{Type: callbridge.EventCallQueued, Tenant: "globex", Device: "globex-sales", Queue: "globex-sales", Call: "A"},
+			{Type: callbridge.EventCallConnectionCleared, Device: "globex-sales", Cause: callbridge.CauseAbandoned, Call: "A"},
 			{Type: callbridge.EventCallCleared, Tenant: "globex", Cause: callbridge.CauseAbandoned, ANI: "+15551230003", Call: "A"},
 		}},
 		{name: "blind-transfer", steps: []step{
@@ -142,9 +148,12 @@ func TestReplayRecordings(t *testing.T) {
 			{Type: callbridge.EventCallFailed, Cause: callbridge.CauseBusy, Call: "A"},
 			{Type: callbridge.EventCallCleared, Call: "A"},
 		}},
+		// 1001's phone answers the INVITE with 480 (AgentRingNoAnswer RingTime 0): the call is
+		// diverted back to the queue, which rings 1002 at once.
 		{name: "agent-unreachable", steps: []step{
+			{Type: callbridge.EventCallQueued, Tenant: "acme", Device: "acme-support", Call: "A"},
 			{Type: callbridge.EventCallDelivered, Tenant: "acme", Device: "1001", ANI: "+15551230024", Call: "A"},
-			{Type: callbridge.EventCallFailed, Device: "1001", Cause: callbridge.CauseNoAnswer, Call: "A"},
+			{Type: callbridge.EventCallDiverted, Device: "1001", Agent: "1001", DivertedTo: "acme-support", Cause: callbridge.CauseNoAnswer, Call: "A"},
 			{Type: callbridge.EventCallDelivered, Device: "1002", Data: map[string]string{"IVR_REASON": "support", "IVR_ACCOUNT": "99001"}, Call: "A"},
 			{Type: callbridge.EventCallEstablished, Device: "1002", Call: "A"},
 			{Type: callbridge.EventCallCleared, Call: "A"},
@@ -184,6 +193,16 @@ func TestReplayRecordings(t *testing.T) {
 			{Type: callbridge.EventAgentStateChanged, Tenant: "acme", Agent: "1010", State: callbridge.AgentNotReady, Reason: "lunch"},
 			{Type: callbridge.EventAgentStateChanged, Tenant: "acme", Agent: "1010", State: callbridge.AgentReady},
 			{Type: callbridge.EventAgentStateChanged, Tenant: "acme", Agent: "1010", State: callbridge.AgentLoggedOut},
+		}},
+		// The routing app dials 1007, whose dial times out (cause 19, no DialEnd), then 1006:
+		// the call is diverted from 1007 to 1006.
+		{name: "ari-route-noanswer", steps: []step{
+			{Type: callbridge.EventCallDelivered, Tenant: "acme", Device: "1007", Agent: "1007", ANI: "+15551230031", Call: "A"},
+			{Type: callbridge.EventCallFailed, Device: "1007", Cause: callbridge.CauseNoAnswer, Call: "A"},
+			{Type: callbridge.EventCallDiverted, Device: "1007", Agent: "1007", DivertedTo: "1006", Cause: callbridge.CauseNoAnswer, Call: "A"},
+			{Type: callbridge.EventCallDelivered, Device: "1006", Agent: "1006", Call: "A"},
+			{Type: callbridge.EventCallEstablished, Device: "1006", Call: "A"},
+			{Type: callbridge.EventCallCleared, Call: "A"},
 		}},
 		{name: "ari-stasis-call", steps: []step{
 			{Type: callbridge.EventCallDelivered, Tenant: "acme", Device: "1005", ANI: "+15551230011", Call: "A"},

@@ -216,7 +216,11 @@ func TestServeAgentPath(t *testing.T) {
 	if r := d.cmd("clear_connection", map[string]any{"call_id": callID}); r["ok"] != true {
 		t.Fatalf("hang up: %v", r)
 	}
-	d.next("call.cleared", isEvent("call.cleared", func(c map[string]any) bool { return c["call_id"] == callID }))
+	// The agent's own connection_cleared is their last event of the call (no call.cleared
+	// follows for an agent who left).
+	d.next("call.connection_cleared", isEvent("call.connection_cleared", func(c map[string]any) bool {
+		return c["call_id"] == callID && c["device"] == "1001"
+	}))
 	d.next("wrap-up", isEvent("agent.state_changed", func(a map[string]any) bool { return a["state"] == "working_after_call" }))
 	d.next("ready after wrap-up", isEvent("agent.state_changed", func(a map[string]any) bool { return a["state"] == "ready" }))
 

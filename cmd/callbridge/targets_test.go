@@ -119,5 +119,5 @@ func TestForeignTargetRepliesAreIdentical(t *testing.T) {
 	if !strings.Contains(string(wsReply(t, m, alice, "clear_connection", map[string]any{"call_id": id})), `"ok":true`) {
 		t.Fatal("clear_connection after the refusals was refused")
 	}
-	d.callEvent("call.cleared", id, "")
+	d.callEvent("call.connection_cleared", id, "1001") // alice's last event of the call
 }

@@ -960,7 +960,7 @@ var CallbridgeBar = class extends HTMLElement {
       changed = true;
       this.#info = `Disposition saved: ${humanize(d.disposition ?? "")}.`;
     }
-    if (ev.type === "call.cleared") this.#consults.delete(id);
+    if (ev.type === "call.cleared" || !mine && this.#isMe(d)) this.#consults.delete(id);
     if (changed) this.#saveState();
   }
   #pop(call) {

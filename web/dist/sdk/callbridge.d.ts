@@ -13,13 +13,17 @@ export type AgentState = "logged_out" | "not_ready" | "ready" | "busy" | "workin
 /** The agent states a desktop may ask for with set_agent_state. */
 export type RequestedAgentState = "ready" | "not_ready" | "logged_out";
 /** Event causes (ECMA-269 names in lower snake case; `transferred` and `conferenced` as DESIGN.md names them); other strings may appear. */
-export type Cause = "normal_clearing" | "busy" | "no_answer" | "call_rejected" | "destination_not_obtainable" | "call_abandoned" | "transferred" | "conferenced" | "redirected" | "resync" | "network_out_of_order" | (string & {});
+export type Cause = "normal_clearing" | "busy" | "no_answer" | "call_rejected" | "destination_not_obtainable" | "call_abandoned" | "transferred" | "conferenced" | "redirected" | "distributed" | "resync" | "network_out_of_order" | (string & {});
 export type Role = "agent" | "supervisor" | "admin";
 /** Error codes of the v1 API (docs/api.md). */
 export type ErrorCode = "invalid" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "switch_rejected" | "not_supported" | "unavailable" | "rate_limited" | "internal";
 /** Attached data: the key/value map travelling with a call (IVR answers, CRM keys, notes). */
 export type AttachedData = Record<string, string>;
-/** The relation of one device to one call. */
+/**
+ * The relation of one device to one call. A call waiting in a queue has a connection at the
+ * queue (ACD group) device, in state "queued", with no agent: it is not a party an agent can
+ * act on.
+ */
 export interface Connection {
     device: DeviceID;
     /** The agent logged on to the device, if any. */
@@ -60,6 +64,11 @@ export interface CallEventData extends Call {
     /** call.transferred: the device that left, and the one that now has the party. */
     transferring_device?: DeviceID;
     transferred_to?: DeviceID;
+    /**
+     * call.diverted: where the call went (the queue device a queue offer that was not answered
+     * returns it to, or the next device that rings); `device` is the device it left.
+     */
+    diverted_to?: DeviceID;
     /** The consultation call a transfer or conference completed. */
     consult_call_id?: CallID;
     /** call.disposition_set: the disposition code and notes. */
@@ -492,7 +501,11 @@ export declare class AgentDesk {
     constructor(client: Client, username: string);
     /** onChange calls fn after every snapshot and event has been applied. */
     onChange(fn: (ev: ServerEvent | SnapshotMessage) => void): () => void;
-    /** myConnection is this agent's connection to c (by agent name or device). */
+    /**
+     * myConnection is this agent's connection to c (by agent name or device). The queue
+     * connection of a waiting call (state "queued") is never the agent's, even when a queue is
+     * named like their device.
+     */
     myConnection(c: Call): Connection | undefined;
     dispose(): void;
 }

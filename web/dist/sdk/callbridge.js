@@ -689,10 +689,14 @@ var AgentDesk = class {
     this.#fns.add(fn);
     return () => this.#fns.delete(fn);
   }
-  /** myConnection is this agent's connection to c (by agent name or device). */
+  /**
+   * myConnection is this agent's connection to c (by agent name or device). The queue
+   * connection of a waiting call (state "queued") is never the agent's, even when a queue is
+   * named like their device.
+   */
   myConnection(c) {
     const dev = this.agent?.device;
-    return (c.connections ?? []).find((cn) => cn.agent === this.username || dev !== void 0 && cn.device === dev);
+    return (c.connections ?? []).find((cn) => cn.state !== "queued" && (cn.agent === this.username || dev !== void 0 && cn.device === dev));
   }
   dispose() {
     for (const off of this.#off) off();
@@ -729,7 +733,7 @@ function stripEventFields(d) {
   for (const k of EVENT_ONLY_FIELDS) delete call[k];
   return call;
 }
-var EVENT_ONLY_FIELDS = ["device", "agent", "cause", "transferring_device", "transferred_to", "consult_call_id", "disposition", "notes"];
+var EVENT_ONLY_FIELDS = ["device", "agent", "cause", "transferring_device", "transferred_to", "diverted_to", "consult_call_id", "disposition", "notes"];
 export {
   AGENT_EVENT_TYPES,
   AgentDesk,

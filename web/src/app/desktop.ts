@@ -77,12 +77,17 @@ function record(ev: CallEvent): void {
     r = { call: d, first_seen: ev.time, result: "" };
     rows.set(d.call_id, r);
   }
-  const { device, agent, cause, transferring_device, transferred_to, consult_call_id, disposition, notes, ...call } = d;
+  const { device, agent, cause, transferring_device, transferred_to, diverted_to, consult_call_id, disposition, notes, ...call } = d;
   r.call = call;
   if (mine?.state === "connected" && !r.answered_at) r.answered_at = ev.time;
   if (mine?.state === "alerting" && !r.answered_at) r.result = "Ringing";
   if (mine?.state === "connected" || mine?.state === "held") r.result = "Talking";
-  if (ev.type === "call.failed" && isMe(d) && !r.answered_at) r.result = cause === "busy" ? "Busy" : "Missed";
+  // An agent receives a call's events only while on it: the event that ends their part is
+  // their last one (call.cleared does not follow for them).
+  if ((ev.type === "call.failed" || ev.type === "call.diverted") && isMe(d) && !r.answered_at) {
+    r.result = cause === "busy" ? "Busy" : "Missed";
+    r.ended_at ??= ev.time;
+  }
   if (ev.type === "call.transferred" && transferring_device && transferring_device === bar.desk?.agent?.device) {
     r.result = "Transferred";
     r.ended_at ??= ev.time;
@@ -90,6 +95,7 @@ function record(ev: CallEvent): void {
   if (ev.type === "call.connection_cleared" && isMe(d) && !r.ended_at) {
     r.ended_at = ev.time;
     if (r.result === "Talking") r.result = "Answered";
+    else if (!r.answered_at && r.result === "Ringing") r.result = "Missed";
   }
   if (ev.type === "call.cleared") {
     r.ended_at ??= d.ended_at || ev.time;

@@ -571,7 +571,8 @@ export class CallbridgeBar extends HTMLElement {
       changed = true;
       this.#info = `Disposition saved: ${humanize(d.disposition ?? "")}.`;
     }
-    if (ev.type === "call.cleared") this.#consults.delete(id);
+    // The event that ends this agent's part is their last of the call (no call.cleared follows).
+    if (ev.type === "call.cleared" || (!mine && this.#isMe(d))) this.#consults.delete(id);
     if (changed) this.#saveState();
   }
 

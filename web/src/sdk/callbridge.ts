@@ -31,7 +31,7 @@ export type RequestedAgentState = "ready" | "not_ready" | "logged_out";
 /** Event causes (ECMA-269 names in lower snake case; `transferred` and `conferenced` as DESIGN.md names them); other strings may appear. */
 export type Cause =
   | "normal_clearing" | "busy" | "no_answer" | "call_rejected" | "destination_not_obtainable"
-  | "call_abandoned" | "transferred" | "conferenced" | "redirected" | "resync" | "network_out_of_order"
+  | "call_abandoned" | "transferred" | "conferenced" | "redirected" | "distributed" | "resync" | "network_out_of_order"
   | (string & {});
 export type Role = "agent" | "supervisor" | "admin";
 /** Error codes of the v1 API (docs/api.md). */
@@ -42,7 +42,11 @@ export type ErrorCode =
 /** Attached data: the key/value map travelling with a call (IVR answers, CRM keys, notes). */
 export type AttachedData = Record<string, string>;
 
-/** The relation of one device to one call. */
+/**
+ * The relation of one device to one call. A call waiting in a queue has a connection at the
+ * queue (ACD group) device, in state "queued", with no agent: it is not a party an agent can
+ * act on.
+ */
 export interface Connection {
   device: DeviceID;
   /** The agent logged on to the device, if any. */
@@ -85,6 +89,11 @@ export interface CallEventData extends Call {
   /** call.transferred: the device that left, and the one that now has the party. */
   transferring_device?: DeviceID;
   transferred_to?: DeviceID;
+  /**
+   * call.diverted: where the call went (the queue device a queue offer that was not answered
+   * returns it to, or the next device that rings); `device` is the device it left.
+   */
+  diverted_to?: DeviceID;
   /** The consultation call a transfer or conference completed. */
   consult_call_id?: CallID;
   /** call.disposition_set: the disposition code and notes. */
@@ -1123,10 +1132,14 @@ export class AgentDesk {
     return () => this.#fns.delete(fn);
   }
 
-  /** myConnection is this agent's connection to c (by agent name or device). */
+  /**
+   * myConnection is this agent's connection to c (by agent name or device). The queue
+   * connection of a waiting call (state "queued") is never the agent's, even when a queue is
+   * named like their device.
+   */
   myConnection(c: Call): Connection | undefined {
     const dev = this.agent?.device;
-    return (c.connections ?? []).find((cn) => cn.agent === this.username || (dev !== undefined && cn.device === dev));
+    return (c.connections ?? []).find((cn) => cn.state !== "queued" && (cn.agent === this.username || (dev !== undefined && cn.device === dev)));
   }
 
   dispose(): void {
@@ -1171,4 +1184,4 @@ export function stripEventFields(d: CallEventData): Call {
   return call as Call;
 }
 
-const EVENT_ONLY_FIELDS = ["device", "agent", "cause", "transferring_device", "transferred_to", "consult_call_id", "disposition", "notes"] as const;
+const EVENT_ONLY_FIELDS = ["device", "agent", "cause", "transferring_device", "transferred_to", "diverted_to", "consult_call_id", "disposition", "notes"] as const;
