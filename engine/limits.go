@@ -457,11 +457,14 @@ func encodedLen(ev callbridge.Event) int {
 }
 
 // MaxAudience returns the most agents one event of an engine configured with cfg can name in
-// callbridge.Event.Audience, and the bytes of their ids: an event's audience is agents of its
-// tenant, so the largest tenant of cfg.Directory (by agents, and by the bytes of their user
-// names) bounds both. An event log that carries the audience beside the event (a header
-// listing the ids) adds at most bytes plus one separator per agent to MaxEventBytes. After
-// Reload the directory's bound may change.
+// callbridge.Event.Audience, and the bytes of their ids. A call event's audience is the agents
+// on the call after the change and those who left it during the same input: agents of its
+// tenant, at most MaxConnections on it and MaxConnections that were on it when the input
+// came. So the bound is the smaller of the largest tenant of cfg.Directory (by agents, and by
+// the bytes of their user names) and twice MaxConnections agents of 64 bytes. An event log
+// that carries the audience beside the event (a header listing the ids) adds at most bytes
+// plus one separator per agent to MaxEventBytes. After Reload the directory's bound may
+// change.
 func MaxAudience(cfg Config) (agents, bytes int) {
 	for _, t := range cfg.Directory.Tenants {
 		n, b := 0, 0
@@ -473,5 +476,6 @@ func MaxAudience(cfg Config) (agents, bytes int) {
 		}
 		agents, bytes = max(agents, n), max(bytes, b)
 	}
-	return agents, bytes
+	conns := 2 * limitsOf(cfg).conns
+	return min(agents, conns), min(bytes, conns*64)
 }

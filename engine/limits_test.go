@@ -418,4 +418,29 @@ func TestMaxAudience(t *testing.T) {
 	if most == 0 || most > agents || mostBytes > bytes {
 		t.Fatalf("an audience of %d agents (%d bytes), MaxAudience %d (%d bytes)", most, mostBytes, agents, bytes)
 	}
+
+	// With two parties per call, a resync that swaps both agents of a call names the two who
+	// left and the two who came: twice MaxConnections.
+	cfg.MaxConnections, cfg.NewCallID = 2, idGen()
+	if agents, _ = engine.MaxAudience(cfg); agents != 4 {
+		t.Fatalf("MaxAudience with MaxConnections 2 = %d, want 4", agents)
+	}
+	if e, err = engine.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	f = &fixture{t: t, e: e, now: t0}
+	first := alerting("p2", "1001")
+	first.DNIS = didAcme
+	f.evs(first, alerting("p2", "1002"))
+	out := f.ev(callbridge.SwitchEvent{Type: callbridge.SwitchSnapshot, Snapshot: &callbridge.Snapshot{Calls: []callbridge.SnapshotCall{{
+		PBXCallID: "p2", Direction: callbridge.DirInbound, DNIS: didAcme,
+		Parties: []callbridge.SnapshotParty{{Device: "1003", State: callbridge.ConnAlerting}, {Device: "1004", State: callbridge.ConnAlerting}},
+	}}}})
+	most = 0
+	for _, ev := range out.Events {
+		most = max(most, len(ev.Audience))
+	}
+	if most != agents {
+		t.Fatalf("the resync's largest audience: %d agents, want %d (%v)", most, agents, types(out))
+	}
 }
