@@ -59,6 +59,30 @@ type Config struct {
 	OnEvent func(callbridge.Event)
 	// Metrics counts events and commands; nil counts nothing.
 	Metrics *metrics.Metrics
+
+	// State, when set, receives the engine's state (engine.MarshalState) every SaveEvery
+	// events or SaveInterval, whichever comes first, and once more at a clean stop, with the
+	// sequence of the last event it reflects, so that a restart restores it and replays only
+	// the log after it (engine.Restore, engine.Recover).
+	State StateSaver
+	// SaveEvery (default 50,000 events) and SaveInterval (default 10 s) pace the saves.
+	SaveEvery    int
+	SaveInterval time.Duration
+	// Restored says the engine was restored from a saved state: Run first takes every
+	// desktop of the saved state as gone (engine.DetachAllDesktops), since their sockets
+	// belonged to the process that stopped.
+	Restored bool
+}
+
+// StateSaver keeps the engine's saved state (nats.StateStore).
+type StateSaver interface {
+	Save(ctx context.Context, seq uint64, state []byte) error
+}
+
+// savedState is one state waiting to be saved.
+type savedState struct {
+	seq   uint64
+	state []byte
 }
 
 // Node is one running site. Create it with New, start it with Run.
@@ -72,6 +96,13 @@ type Node struct {
 	running atomic.Bool
 	// last is the sequence of the last event stored (StartSeq before any).
 	last atomic.Uint64
+	// unsaved counts the events appended since the last state save; lastSave is when it was
+	// asked for. Loop goroutine only.
+	unsaved  int
+	lastSave time.Time
+	// saves hands the newest state to the saver (capacity 1: a newer state replaces one
+	// not yet taken).
+	saves chan savedState
 	wg   sync.WaitGroup
 	// stopped is closed when Run's loop has ended (a new one for each Run).
 	stopped atomic.Pointer[chan struct{}]
@@ -94,11 +125,18 @@ func New(cfg Config) *Node {
 	if cfg.TickInterval <= 0 {
 		cfg.TickInterval = 250 * time.Millisecond
 	}
+	if cfg.SaveEvery <= 0 {
+		cfg.SaveEvery = 50_000
+	}
+	if cfg.SaveInterval <= 0 {
+		cfg.SaveInterval = 10 * time.Second
+	}
 	n := &Node{
 		cfg:   cfg,
 		log:   cfg.Logger,
 		inbox: make(chan func(), inboxLen),
 		cmdQ:  make(chan []callbridge.SwitchCommand, 256),
+		saves: make(chan savedState, 1),
 	}
 	n.last.Store(cfg.StartSeq)
 	return n
@@ -120,6 +158,13 @@ func (n *Node) Run(ctx context.Context) error {
 	defer close(stopped)
 
 	driverErr := make(chan error, 1)
+	if n.cfg.State != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.saver(ctx)
+		}()
+	}
 	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
@@ -136,6 +181,10 @@ func (n *Node) Run(ctx context.Context) error {
 
 	tick := time.NewTicker(n.cfg.TickInterval)
 	defer tick.Stop()
+	n.lastSave = n.cfg.Now()
+	if n.cfg.Restored {
+		n.handle(ctx, n.cfg.Engine.DetachAllDesktops(n.cfg.Now()))
+	}
 	n.publishAll(ctx)
 	var err error
 loop:
@@ -147,8 +196,12 @@ loop:
 			f()
 		case <-tick.C:
 			n.handle(ctx, n.cfg.Engine.Tick(n.cfg.Now()))
+			if n.unsaved > 0 && n.cfg.Now().Sub(n.lastSave) >= n.cfg.SaveInterval {
+				n.save(ctx)
+			}
 		}
 	}
+	n.finalSave()
 	cancel()
 	n.wg.Wait()
 	select {
@@ -201,6 +254,85 @@ func (n *Node) handle(ctx context.Context, out engine.Output) {
 		case n.cmdQ <- out.Commands:
 		case <-ctx.Done():
 		}
+	}
+	for _, w := range out.Warnings {
+		n.log.Warn("engine", "warning", w)
+	}
+	if n.unsaved += len(out.Events); n.unsaved >= n.cfg.SaveEvery {
+		n.save(ctx)
+	}
+}
+
+// save asks for the engine's state to be saved once every event appended so far is stored
+// (it then reflects exactly the events up to the last stored sequence). Loop goroutine only.
+func (n *Node) save(ctx context.Context) {
+	if n.cfg.State == nil {
+		return
+	}
+	n.unsaved, n.lastSave = 0, n.cfg.Now()
+	state, err := n.cfg.Engine.MarshalState()
+	if err != nil {
+		n.log.Error("engine state cannot be saved", "err", err)
+		return
+	}
+	_ = n.cfg.Log.Barrier(ctx, func() {
+		s := savedState{seq: n.last.Load(), state: state}
+		for {
+			select {
+			case n.saves <- s:
+				return
+			default:
+			}
+			select { // replace the older state nobody took yet
+			case <-n.saves:
+			default:
+			}
+		}
+	})
+}
+
+// saver writes the states handed to it, one at a time, until ctx ends.
+func (n *Node) saver(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-n.saves:
+			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			if err := n.cfg.State.Save(sctx, s.seq, s.state); err != nil && ctx.Err() == nil {
+				n.log.Error("save engine state", "seq", s.seq, "bytes", len(s.state), "err", err)
+			} else if err == nil {
+				n.log.Debug("engine state saved", "seq", s.seq, "bytes", len(s.state))
+			}
+			cancel()
+		}
+	}
+}
+
+// finalSave saves the state at a clean stop, once every event is stored (bounded: a log
+// that refuses appends gives up after 10 s; the next start replays more of the log).
+func (n *Node) finalSave() {
+	if n.cfg.State == nil {
+		return
+	}
+	state, err := n.cfg.Engine.MarshalState()
+	if err != nil {
+		n.log.Error("engine state cannot be saved", "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan uint64, 1)
+	if err := n.cfg.Log.Barrier(ctx, func() { done <- n.last.Load() }); err != nil {
+		return
+	}
+	select {
+	case seq := <-done:
+		if err := n.cfg.State.Save(ctx, seq, state); err != nil {
+			n.log.Error("save engine state at stop", "seq", seq, "err", err)
+		}
+	case <-ctx.Done():
+		n.log.Warn("engine state not saved at stop: events still held", "err", ctx.Err())
 	}
 }
 

@@ -259,7 +259,11 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	eng, err := engine.New(engine.Config{
+	states, err := cbnats.OpenStateStore(ctx, nc, "", "engine", 1)
+	if err != nil {
+		return err
+	}
+	eng, restored, err := restoreEngine(ctx, engine.Config{
 		Directory:    dir,
 		Capabilities: drv.Capabilities(),
 		NewCallID:    newCallID,
@@ -267,13 +271,14 @@ func (m *Main) Open(ctx context.Context) error {
 		DesktopGrace: m.DesktopGrace,
 		// Desktops answer the gateway's pings; one silent for this long died without a close.
 		HeartbeatTimeout: 3 * cbhttp.DefaultPingInterval,
-	})
+	}, states, evlog, lg.With("component", "engine"))
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
 	m.Metrics = metrics.New()
 	m.Node = node.New(node.Config{Driver: drv, Engine: eng, Log: m.appender, StartSeq: startSeq, Hub: m.Hub, View: m.View,
-		Logger: lg.With("component", "node"), OnEvent: m.onEvent, Metrics: m.Metrics})
+		Logger: lg.With("component", "node"), OnEvent: m.onEvent, Metrics: m.Metrics,
+		State: states, Restored: restored})
 	m.Metrics.WatchModel(m.Node)
 	m.Metrics.WatchEventLog(m.appender.Status)
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
