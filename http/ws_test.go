@@ -12,6 +12,7 @@ import (
 
 	"github.com/callbridge/callbridge"
 	cbhttp "github.com/callbridge/callbridge/http"
+	"github.com/callbridge/callbridge/hub"
 	"github.com/coder/websocket"
 )
 
@@ -517,5 +518,83 @@ func TestWSEventsAreTheLogsJSON(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no event")
+	}
+}
+
+func TestWSSocketCapPerUserClosesTheExtraWithACode(t *testing.T) {
+	t.Parallel()
+	h := newServer(t, func(c *cbhttp.Config) { c.MaxSocketsPerUser = 2 })
+	tok := h.token(t, "alice")
+	a := h.connect(t, tok, "")
+	a.next()
+	b := h.connect(t, tok, "")
+	b.next()
+	c := h.connect(t, tok, "")
+	var ce websocket.CloseError
+	if err := c.closeStatus(); !errors.As(err, &ce) || ce.Code != cbhttp.CloseTooManyConnections || ce.Reason != "too many connections" {
+		t.Fatalf("the third socket ended with %v, want close %d \"too many connections\"", err, cbhttp.CloseTooManyConnections)
+	}
+	// Other users are not limited by alice's sockets, and alice's first two still work.
+	bob := h.connect(t, h.token(t, "bob"), "")
+	bob.next()
+	h.log.append(t, callEvent("acme", "alice", "C1", callbridge.EventCallDelivered))
+	if s := seqs(a.drain()); !reflect.DeepEqual(s, []uint64{1}) {
+		t.Fatalf("first socket got %v", s)
+	}
+	// Once one closes, a new one is accepted.
+	_ = b.conn.CloseNow()
+	waitFor(t, "the second socket to close", func() bool { return h.srv.Sockets() == 2 })
+	d := h.connect(t, tok, "after_seq=1")
+	h.log.append(t, callEvent("acme", "alice", "C1", callbridge.EventCallCleared))
+	if s := seqs(d.drain()); !reflect.DeepEqual(s, []uint64{2}) {
+		t.Fatalf("the replacement socket got %v", s)
+	}
+}
+
+func TestWSResumeFromAnotherLogGetsAResyncWithASnapshot(t *testing.T) {
+	t.Parallel()
+	h := newServer(t)
+	h.log.append(t, callEvent("acme", "alice", "C1", callbridge.EventCallDelivered)) // 1
+	h.cmd.setSnapshot(callbridge.AgentSnapshot{
+		Agent: callbridge.Agent{ID: "alice", Tenant: "acme", State: callbridge.AgentReady, Since: t0}, Seq: 1,
+	})
+	// after_seq 500 came from a log that is gone (the data directory was reset).
+	c := h.connect(t, h.token(t, "alice"), "after_seq=500")
+	m := c.next()
+	if m["type"] != "resync" || m["reason"] != "ahead" || m["seq"] != float64(1) {
+		t.Fatalf("first message = %v, want a resync (ahead) at seq 1", m)
+	}
+	if agent := m["data"].(map[string]any)["agent"].(map[string]any); agent["state"] != "ready" {
+		t.Fatalf("resync snapshot = %v", m["data"])
+	}
+	h.log.append(t, callEvent("acme", "alice", "C1", callbridge.EventCallCleared)) // 2
+	if s := seqs(c.drain()); !reflect.DeepEqual(s, []uint64{2}) {
+		t.Fatalf("after the resync got %v, want [2]", s)
+	}
+	// A supervisor's resync has no snapshot.
+	s := h.connect(t, h.token(t, "sam"), "after_seq=900")
+	if m := s.next(); m["type"] != "resync" || m["reason"] != "ahead" || m["seq"] != float64(2) || m["data"] != nil {
+		t.Fatalf("supervisor's first message = %v", m)
+	}
+}
+
+func TestWSResumeOlderThanTheWindowIsReadFromTheLog(t *testing.T) {
+	t.Parallel()
+	h := newServerHub(t, hub.Config{AgentWindow: 2})
+	for i := 0; i < 10; i++ {
+		h.log.append(t, callEvent("acme", "alice", "C1", callbridge.EventCallDataUpdated)) // 1-10
+	}
+	c := h.connect(t, h.token(t, "alice"), "after_seq=3")
+	if s := seqs(c.drain()); !reflect.DeepEqual(s, []uint64{4, 5, 6, 7, 8, 9, 10}) {
+		t.Fatalf("resumed with %v, want 4…10", s)
+	}
+	if n := h.log.readCount(); n != 1 {
+		t.Errorf("%d log reads, want 1", n)
+	}
+	// Aged out: the log no longer has 2-5.
+	h.log.trim(6)
+	c2 := h.connect(t, h.token(t, "alice"), "after_seq=1")
+	if m := c2.next(); m["type"] != "resync" || m["reason"] != "aged_out" {
+		t.Fatalf("first message = %v, want a resync (aged_out)", m)
 	}
 }

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/engine"
 	"github.com/callbridge/callbridge/internal/testenv"
+	"github.com/callbridge/callbridge/provision"
 )
 
 // seqOf returns a message's "seq".
@@ -79,5 +82,18 @@ func TestRestartRestoresTheModelAndDesktopsResume(t *testing.T) {
 	// The engine state was saved at the clean stop.
 	if _, err := os.Stat(filepath.Join(dir, "nats")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestStartRefusesLimitsWhoseLargestEventDoesNotFitTheBus(t *testing.T) {
+	cfg := engine.Config{Directory: callbridge.Directory{Tenants: provision.Demo().Tenants}}
+	if err := checkEventSize(cfg, 1<<20); err != nil {
+		t.Fatalf("the default limits do not fit NATS's default 1 MiB: %v", err)
+	}
+	cfg.MaxDataBytes = 4 << 20
+	cfg.MaxDataValueBytes = 4 << 20
+	err := checkEventSize(cfg, 1<<20)
+	if err == nil || !strings.Contains(err.Error(), "max_payload") {
+		t.Fatalf("4 MiB of attached data per call against a 1 MiB bus: %v, want a refusal naming max_payload", err)
 	}
 }

@@ -263,7 +263,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	eng, restored, err := restoreEngine(ctx, engine.Config{
+	ecfg := engine.Config{
 		Directory:    dir,
 		Capabilities: drv.Capabilities(),
 		NewCallID:    newCallID,
@@ -271,7 +271,11 @@ func (m *Main) Open(ctx context.Context) error {
 		DesktopGrace: m.DesktopGrace,
 		// Desktops answer the gateway's pings; one silent for this long died without a close.
 		HeartbeatTimeout: 3 * cbhttp.DefaultPingInterval,
-	}, states, evlog, lg.With("component", "engine"))
+	}
+	if err := checkEventSize(ecfg, nc.MaxPayload()); err != nil {
+		return err
+	}
+	eng, restored, err := restoreEngine(ctx, ecfg, states, evlog, lg.With("component", "engine"))
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
@@ -433,6 +437,21 @@ func loadSecret(path string) ([]byte, error) {
 		return nil, fmt.Errorf("token key: %w", err)
 	}
 	return b, nil
+}
+
+// eventEnvelopeBytes bounds what the event log adds to an event's JSON in one NATS message:
+// its headers (message id, expected stream and last id, the audience of up to the call's
+// parties) and the subject.
+const eventEnvelopeBytes = 8 << 10
+
+// checkEventSize refuses to start when the largest event the engine can produce under its
+// limits (engine.MaxEventBytes) would not fit the bus's maximum payload: such an event could
+// not be stored, and the node would hold it for ever.
+func checkEventSize(cfg engine.Config, maxPayload int64) error {
+	if need := int64(engine.MaxEventBytes(cfg)) + eventEnvelopeBytes; need > maxPayload {
+		return fmt.Errorf("the largest event under the engine's limits (%d bytes with its envelope) does not fit the event bus's maximum payload of %d bytes: raise the NATS server's max_payload or lower the limits", need, maxPayload)
+	}
+	return nil
 }
 
 // preloadEvents is how many of the log's newest events the hub keeps in its windows at
