@@ -157,43 +157,13 @@ func TestLoadHarnessSmoke(t *testing.T) {
 // and measures the window.
 func runLoad(tb testing.TB, lc loadCase) loadResult {
 	tb.Helper()
-	dir := tb.TempDir()
-	prov := filepath.Join(dir, "load.yaml")
-	if err := writeLoadProvisioning(prov, lc.agents); err != nil {
-		tb.Fatal(err)
-	}
 	rec := newLoadRecorder()
 	problems := &problemHandler{}
-	var drv *sim.Driver
-
 	heapBefore := heapInUse()
-	m := NewMain(io.Discard, io.Discard)
-	m.HTTPAddr = "127.0.0.1:0"
-	m.DataDir = filepath.Join(dir, "data")
-	m.ProvisionFile = prov
-	m.bcryptCost = bcrypt.MinCost // the provisioning's hashes (writeLoadProvisioning)
-	m.SimInterval = 0             // no calls until every agent is ready
-	m.Logger = slog.New(problems)
-	m.newSim = func(cfg sim.Config, lg *slog.Logger) callbridge.Driver {
-		cfg.MembersLoggedIn = true
-		cfg.AgentAnswer = loadAnswer
-		cfg.IVRTime = loadIVR
-		cfg.TalkTimeMin, cfg.TalkTimeMax = loadTalkMin, loadTalkMax
-		drv = sim.New(cfg, lg)
-		return &stampDriver{Driver: drv, rec: rec}
-	}
-	m.onEvent = rec.appended
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testenv.Patience+lc.warmUp+lc.window) // the whole run
 	defer cancel()
-	if err := m.Open(ctx); err != nil {
-		m.Close()
-		tb.Fatal(err)
-	}
+	m, drv := startLoadSite(ctx, tb, lc.agents, rec, problems)
 	defer m.Close()
-	testenv.Eventually(tb, "the node to be ready", func() bool { return m.Node.Ready() == nil })
-	if err := setAllReady(ctx, m, lc.agents); err != nil {
-		tb.Fatal(err)
-	}
 	desks, err := openLoadDesktops(ctx, m, lc.desktops, rec)
 	if err != nil {
 		tb.Fatal(err)
@@ -243,6 +213,45 @@ func runLoad(tb testing.TB, lc loadCase) loadResult {
 	}
 	r.logProblems, r.firstProblems = problems.report()
 	return r
+}
+
+// startLoadSite opens a site of agents robot agents as the load harness runs it (provisioned
+// by writeLoadProvisioning, the simulated PBX's robots answering, no calls yet) with every
+// agent ready. The caller closes the Main.
+func startLoadSite(ctx context.Context, tb testing.TB, agents int, rec *loadRecorder, problems *problemHandler) (*Main, *sim.Driver) {
+	tb.Helper()
+	dir := tb.TempDir()
+	prov := filepath.Join(dir, "load.yaml")
+	if err := writeLoadProvisioning(prov, agents); err != nil {
+		tb.Fatal(err)
+	}
+	var drv *sim.Driver
+	m := NewMain(io.Discard, io.Discard)
+	m.HTTPAddr = "127.0.0.1:0"
+	m.DataDir = filepath.Join(dir, "data")
+	m.ProvisionFile = prov
+	m.bcryptCost = bcrypt.MinCost // the provisioning's hashes (writeLoadProvisioning)
+	m.SimInterval = 0             // no calls until every agent is ready
+	m.Logger = slog.New(problems)
+	m.newSim = func(cfg sim.Config, lg *slog.Logger) callbridge.Driver {
+		cfg.MembersLoggedIn = true
+		cfg.AgentAnswer = loadAnswer
+		cfg.IVRTime = loadIVR
+		cfg.TalkTimeMin, cfg.TalkTimeMax = loadTalkMin, loadTalkMax
+		drv = sim.New(cfg, lg)
+		return &stampDriver{Driver: drv, rec: rec}
+	}
+	m.onEvent = rec.appended
+	if err := m.Open(ctx); err != nil {
+		m.Close()
+		tb.Fatal(err)
+	}
+	testenv.Eventually(tb, "the node to be ready", func() bool { return m.Node.Ready() == nil })
+	if err := setAllReady(ctx, m, agents); err != nil {
+		m.Close()
+		tb.Fatal(err)
+	}
+	return m, drv
 }
 
 // writeLoadProvisioning writes a provisioning file for agents robot agents: tenants t000…
