@@ -103,7 +103,7 @@ type Node struct {
 	// saves hands the newest state to the saver (capacity 1: a newer state replaces one
 	// not yet taken).
 	saves chan savedState
-	wg   sync.WaitGroup
+	wg    sync.WaitGroup
 	// stopped is closed when Run's loop has ended (a new one for each Run).
 	stopped atomic.Pointer[chan struct{}]
 }
