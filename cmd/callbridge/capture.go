@@ -71,6 +71,9 @@ func runCapture(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *resync {
 		for _, name := range []string{"CoreShowChannels", "QueueStatus", "BridgeList"} {
 			if _, err := conn.Action(ctx, ami.Action{Name: name}); err != nil {
+				if ctx.Err() != nil {
+					break // stopped during the resync: what was recorded is kept
+				}
 				return fmt.Errorf("capture: %s: %w", name, err)
 			}
 		}

@@ -175,6 +175,9 @@ func runCaptureESL(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		for _, c := range cmds {
 			if _, err := conn.API(ctx, c); err != nil {
+				if ctx.Err() != nil {
+					break // stopped during the resync: what was recorded is kept
+				}
 				return fmt.Errorf("capture: %s: %w", c, err)
 			}
 		}
