@@ -11,94 +11,6 @@ import (
 	"github.com/callbridge/callbridge/capture"
 )
 
-// channelsAt rebuilds what CoreShowChannels would have listed after the first n frames: for
-// every channel not hung up, the channel fields of the last event that was about it (the same
-// fields as a CoreShowChannel item: Channel … Linkedid, ChanVariable), its BridgeId from
-// BridgeEnter/BridgeLeave, and Application/ApplicationData from its last Newexten.
-func channelsAt(msgs []ami.Message) []ami.Message {
-	type state struct {
-		fields []ami.Field
-		bridge string
-		app    [2]string
-	}
-	live := map[string]*state{}
-	var order []string
-	chanKeys := []string{"Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName",
-		"ConnectedLineNum", "ConnectedLineName", "Language", "AccountCode", "Context", "Exten",
-		"Priority", "Uniqueid", "Linkedid", "ChanVariable"}
-	for _, m := range msgs {
-		uid := m.Get("Uniqueid")
-		ev := m.Event()
-		if uid == "" || m.Get("Linkedid") == "" || ev == "Cdr" || ev == "CoreShowChannel" {
-			continue // only events with a whole channel section (not OriginateResponse)
-		}
-		if ev == "Hangup" {
-			delete(live, uid)
-			continue
-		}
-		st := live[uid]
-		if st == nil {
-			if ev != "Newchannel" {
-				continue
-			}
-			st = &state{}
-			live[uid] = st
-			order = append(order, uid)
-		}
-		st.fields = st.fields[:0]
-		for _, f := range m.Fields {
-			if slices.Contains(chanKeys, f.Key) {
-				st.fields = append(st.fields, f)
-			}
-		}
-		switch ev {
-		case "BridgeEnter":
-			st.bridge = m.Get("BridgeUniqueid")
-		case "BridgeLeave":
-			st.bridge = ""
-		case "Newexten":
-			st.app = [2]string{m.Get("Application"), m.Get("AppData")}
-		}
-	}
-	var out []ami.Message
-	for _, uid := range order {
-		st := live[uid]
-		if st == nil {
-			continue
-		}
-		m := ami.Message{Fields: []ami.Field{{Key: "Event", Value: "CoreShowChannel"}}}
-		m.Fields = append(m.Fields, st.fields...)
-		m.Fields = append(m.Fields, ami.Field{Key: "Application", Value: st.app[0]},
-			ami.Field{Key: "ApplicationData", Value: st.app[1]}, ami.Field{Key: "BridgeId", Value: st.bridge})
-		out = append(out, m)
-	}
-	return out
-}
-
-// queueAt rebuilds the QueueEntry items: callers that joined a queue and have not left.
-func queueAt(msgs []ami.Message) []ami.Message {
-	in := map[string]ami.Message{}
-	var order []string
-	for _, m := range msgs {
-		switch m.Event() {
-		case "QueueCallerJoin":
-			uid := m.Get("Uniqueid")
-			in[uid] = ami.Message{Fields: []ami.Field{{Key: "Event", Value: "QueueEntry"},
-				{Key: "Queue", Value: m.Get("Queue")}, {Key: "Uniqueid", Value: uid}}}
-			order = append(order, uid)
-		case "QueueCallerLeave", "QueueCallerAbandon", "Hangup":
-			delete(in, m.Get("Uniqueid"))
-		}
-	}
-	var out []ami.Message
-	for _, uid := range order {
-		if m, ok := in[uid]; ok {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // A resync at any quiet moment of a recording (no frame for at least 100 ms before it: in
 // the IVR, while a phone rings, during talk) followed by the rest of the recording tells the
 // same rest of the story as the tracker that saw everything: the snapshot rebuilds
@@ -145,7 +57,7 @@ func TestSnapshotAtEveryPoint(t *testing.T) {
 				}
 				tested++
 				tr := asterisk.NewTracker(asterisk.TrackerConfig{})
-				snap := tr.Snapshot(channelsAt(msgs[:cut]), nil, queueAt(msgs[:cut]))
+				snap := tr.Snapshot(capture.AMIChannelsAt(msgs[:cut]), nil, capture.AMIQueueEntriesAt(msgs[:cut]))
 				var got, want []callbridge.SwitchEvent
 				for i, m := range msgs[cut:] {
 					got = append(got, tr.Feed(m)...)

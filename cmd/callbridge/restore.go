@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -12,24 +13,26 @@ import (
 )
 
 // restoreEngine returns the site's engine: the state saved by the previous run (a clean stop
-// or a crash) with the event log after it folded in, or a new engine when nothing was saved
-// or the saved state cannot be used (said loudly: calls that outlived the restart then get
-// new call ids from the switch's resync). restored says which.
+// or a crash) with the event log after it folded in. Without a saved state (a crash before
+// the first save) the whole log is folded into a new engine; a saved state that cannot be
+// used is said loudly and the log is folded into a new engine as well. restored says whether
+// anything was restored (then the desktops of the old process are taken as gone).
 func restoreEngine(ctx context.Context, cfg engine.Config, states *cbnats.StateStore, evlog *cbnats.EventLog, lg *slog.Logger) (eng *engine.Engine, restored bool, err error) {
 	seq, state, found, err := states.Load(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("engine state: %w", err)
 	}
-	if !found {
-		eng, err := engine.New(cfg)
-		return eng, false, err
+	if found {
+		if eng, err = engine.Restore(cfg, state); err != nil {
+			lg.Error("the saved engine state cannot be used; rebuilding the model from the whole event log",
+				"err", err, "seq", seq, "bytes", len(state))
+			found, seq = false, 0
+		}
 	}
-	eng, err = engine.Restore(cfg, state)
-	if err != nil {
-		lg.Error("the saved engine state cannot be used; starting with an empty model (the switch's resync rebuilds live calls with new call ids)",
-			"err", err, "seq", seq, "bytes", len(state))
-		eng, err := engine.New(cfg)
-		return eng, false, err
+	if !found {
+		if eng, err = engine.New(cfg); err != nil {
+			return nil, false, err
+		}
 	}
 	replayed, bad := 0, 0
 	first, err := evlog.Read(ctx, seq, 0, func(r cbnats.Record) error {
@@ -47,14 +50,17 @@ func restoreEngine(ctx context.Context, cfg engine.Config, states *cbnats.StateS
 		return nil
 	})
 	switch {
-	case err == cbnats.ErrAhead:
+	case errors.Is(err, cbnats.ErrAhead):
 		lg.Warn("the saved engine state is newer than the event log (the log was recreated); using it as it is", "state_seq", seq)
 	case err != nil:
 		return nil, false, fmt.Errorf("engine state: replay the log after seq %d: %w", seq, err)
 	}
-	if first > seq+1 {
+	if found && first > seq+1 {
 		lg.Warn("events between the saved engine state and the log's oldest event are gone; the switch's resync fills in",
 			"state_seq", seq, "log_first_seq", first)
+	}
+	if !found && replayed == 0 {
+		return eng, false, nil // a new site
 	}
 	lg.Info("engine restored", "state_seq", seq, "events_replayed", replayed, "events_skipped", bad)
 	return eng, true, nil

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -46,23 +45,7 @@ func runMainWith(t *testing.T, change func(*Main)) *Main {
 
 func login(t *testing.T, m *Main, user, pass string) string {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"username": user, "password": pass})
-	resp, err := http.Post("http://"+m.HTTP.Addr()+"/v1/login", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Token string `json:"token"`
-	}
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("login %s: %s %s", user, resp.Status, b)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Token == "" {
-		t.Fatalf("login %s: token missing (%v)", user, err)
-	}
-	return out.Token
+	return loginAt(t, m.HTTP.Addr(), user, pass)
 }
 
 // desk is one agent desktop connection speaking the v1 WebSocket protocol.
@@ -77,9 +60,15 @@ type desk struct {
 
 func dial(t *testing.T, m *Main, token, query string) *desk {
 	t.Helper()
+	return dialAt(t, m.HTTP.Addr(), token, query)
+}
+
+// dialAt opens a desktop on the node listening on addr.
+func dialAt(t *testing.T, addr, token, query string) *desk {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws://"+m.HTTP.Addr()+"/v1/ws?access_token="+token+query, nil)
+	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/v1/ws?access_token="+token+query, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
