@@ -340,6 +340,14 @@ func (s *Server) Open() error {
 		ln.Close()
 		return fmt.Errorf("http: websocket engine: %w", err)
 	}
+	wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err = s.warmUp(wctx)
+	cancel()
+	if err != nil {
+		ln.Close()
+		s.nb.Stop()
+		return fmt.Errorf("http: websocket engine: start: %w", err)
+	}
 	s.bgWG.Add(2)
 	go func() { defer s.bgWG.Done(); s.sweep(s.baseCtx) }()
 	go func() { defer s.bgWG.Done(); s.desktops.run(s.baseCtx) }()
@@ -432,7 +440,11 @@ func (s *Server) Close(ctx context.Context) error {
 	s.hashes.close()
 	s.bgWG.Wait()
 	if srv != nil {
-		s.nb.Stop()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if e := s.nb.Shutdown(sctx); e != nil {
+			s.log.Warn("websocket engine did not stop in time", "err", e)
+		}
+		cancel()
 		if e := <-s.serveErr; e != nil && !errors.Is(e, nethttp.ErrServerClosed) && err == nil {
 			err = fmt.Errorf("http: serve: %w", e)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"net/http"
 	"strings"
 	"testing"
@@ -158,4 +159,31 @@ func TestCloseSaysGoingAwayToWebSocketsAndStopsListening(t *testing.T) {
 	if n := h.log.subscribers(); n != 0 {
 		t.Errorf("%d subscriptions left after Close", n)
 	}
+}
+
+// TestOpenAndCloseAtOnceLeaveNothingRunning opens and closes servers back to back: every
+// Close returns and nothing keeps running. It guards against nbio's poller missing a stop that
+// comes before its loop started (it then ran for ever and Close hung; Server.warmUp waits for
+// the loop). That race needs an unlucky schedule, so this test catches it only sometimes: a
+// leaked poller shows as goroutines left over.
+func TestOpenAndCloseAtOnceLeaveNothingRunning(t *testing.T) {
+	h := newServer(t)
+	base := runtime.NumGoroutine()
+	for i := 0; i < 20; i++ {
+		srv, err := cbhttp.NewServer(cbhttp.Config{Addr: "127.0.0.1:0", Store: h.store, Sessions: h.store, Hub: h.log.hub,
+			Commander: h.cmd, Secret: testSecret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Open(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = srv.Close(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("Close %d: %v", i, err)
+		}
+	}
+	waitFor(t, "the closed servers' goroutines to end", func() bool { return runtime.NumGoroutine() <= base+10 })
 }

@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"log/slog"
+	"net"
 	nethttp "net/http"
 	"sync"
 	"time"
@@ -31,6 +32,10 @@ func (s *Server) newEngine() *nbhttp.Engine {
 	quietNBIO.Do(func() { logging.SetLevel(logging.LevelNone) })
 	e := nbhttp.NewEngine(nbhttp.Config{
 		Name: "callbridge-ws",
+		// One poller goroutine serves every socket (reads and the flushing of writes the
+		// kernel did not take at once; writes themselves happen on the publisher's
+		// goroutine). It is also what warmUp waits for.
+		NPoller: 1,
 		// A hard stop far above the gateway's own byte cap (Send closes slow consumers
 		// first, with a close frame), so a socket can never hold unbounded memory.
 		MaxWriteBufferSize:      4*s.cfg.SendQueueBytes + maxMessageBytes,
@@ -44,6 +49,47 @@ func (s *Server) newEngine() *nbhttp.Engine {
 		}
 	})
 	return e
+}
+
+// warmUp returns once the engine's poller runs its loop. nbio v1.6.8's poller sets its
+// shutdown flag to false when its loop starts, so an engine stopped before that never stops
+// (seen: Close right after Open hung for ever). It hands the engine one loopback connection
+// and waits until the poller delivers a byte written to it.
+func (s *Server) warmUp(ctx context.Context) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	nbc, err := nbio.NBConn(server)
+	if err != nil {
+		return err
+	}
+	got := make(chan struct{})
+	var once sync.Once
+	nbc.OnData(func(*nbio.Conn, []byte) { once.Do(func() { close(got) }) })
+	if err := s.nb.AddTransferredConn(nbc); err != nil {
+		return err
+	}
+	defer nbc.Close()
+	if _, err := client.Write([]byte{0}); err != nil {
+		return err
+	}
+	select {
+	case <-got:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // upgraderFor returns the upgrader of one connection: its handlers are bound to c, so a
