@@ -130,6 +130,9 @@ type Hub struct {
 	// published sequence.
 	base atomic.Uint64
 	last atomic.Uint64
+	// announced: a message with this sequence is about to be published (Announce); a
+	// snapshot drawn at it may be subscribed after before Publish has run.
+	announced atomic.Uint64
 
 	reads   chan *readReq
 	pending atomic.Int64
@@ -186,6 +189,20 @@ func (h *Hub) Advance(seq uint64) {
 	for {
 		last := h.last.Load()
 		if seq <= last || h.last.CompareAndSwap(last, seq) {
+			return
+		}
+	}
+}
+
+// Announce says that the message with sequence seq is stored and about to be published, so
+// that a subscriber whose snapshot (View) already reflects it may subscribe after seq before
+// Publish has run: it is not taken for a position from another log. The node announces, puts
+// the snapshots, then publishes, so that a desktop that saw an event elsewhere never draws a
+// snapshot older than it.
+func (h *Hub) Announce(seq uint64) {
+	for {
+		a := h.announced.Load()
+		if seq <= a || h.announced.CompareAndSwap(a, seq) {
 			return
 		}
 	}
@@ -329,7 +346,7 @@ func (h *Hub) Subscribe(k Key, afterSeq uint64, s Subscriber) *Subscription {
 	if afterSeq == 0 {
 		afterSeq = last
 	}
-	if afterSeq > last {
+	if afterSeq > max(last, h.announced.Load()) {
 		sub.closed, sub.resync = true, ReasonAhead
 		sh.mu.Unlock()
 		s.Resync(ReasonAhead)

@@ -473,3 +473,28 @@ func runtimeYield(r *rand.Rand) {
 		time.Sleep(time.Duration(r.IntN(200)) * time.Microsecond) // vary interleavings; nothing waits on it
 	}
 }
+
+// TestSubscribingAfterAnAnnouncedSequence: a snapshot put at a sequence that is announced and
+// not yet published may be subscribed after; the announced message is then not sent again,
+// and what follows is.
+func TestSubscribingAfterAnAnnouncedSequence(t *testing.T) {
+	w := newWorld(t, hub.Config{})
+	w.publish("acme", "alice") // 1
+	w.h.Announce(2)
+	s := newSub()
+	w.h.Subscribe(agentKey("acme", "alice"), 2, s) // a snapshot reflecting 2
+	w.publish("acme", "alice")                     // 2, published after the subscription
+	last := w.publish("acme", "alice")             // 3
+	if got := s.waitSeq(t, last); !slices.Equal(got, []uint64{3}) {
+		t.Fatalf("got %v, want [3]", got)
+	}
+	if _, rs := s.got(); len(rs) != 0 {
+		t.Fatalf("resync %v for a position that was only announced", rs)
+	}
+	// Beyond what is announced it is another log's position.
+	s2 := newSub()
+	w.h.Subscribe(agentKey("acme", "alice"), 9, s2)
+	if r := s2.waitResync(t); r != hub.ReasonAhead {
+		t.Fatalf("resync %q, want ahead", r)
+	}
+}

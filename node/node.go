@@ -365,16 +365,22 @@ func (n *Node) snapshots(evs []callbridge.Event) [][]callbridge.AgentSnapshot {
 // the view the agents' new snapshots.
 func (n *Node) stored(ev callbridge.Event, seq uint64, frame []byte, snaps []callbridge.AgentSnapshot) {
 	n.last.Store(seq)
+	// Snapshots first (announced to the hub, so that subscribing after their sequence is
+	// not taken for a position from another log), then the fan-out: whoever sees the event
+	// can only draw a snapshot that already reflects it.
+	if n.cfg.Hub != nil {
+		n.cfg.Hub.Announce(seq)
+	}
+	for _, s := range snaps {
+		s.Seq = seq
+		n.cfg.View.Put(s)
+	}
 	if n.cfg.Hub != nil {
 		agents := ev.Audience
 		if !ev.Type.IsCall() {
 			agents = []callbridge.AgentID{ev.Agent}
 		}
 		n.cfg.Hub.Publish(hub.Message{Seq: seq, Tenant: ev.Tenant, Agents: agents, Frame: frame})
-	}
-	for _, s := range snaps {
-		s.Seq = seq
-		n.cfg.View.Put(s)
 	}
 	n.cfg.Metrics.Event(ev.Type)
 	if n.cfg.OnEvent != nil {
