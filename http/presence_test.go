@@ -9,6 +9,7 @@ import (
 
 	"github.com/callbridge/callbridge"
 	cbhttp "github.com/callbridge/callbridge/http"
+	"github.com/callbridge/callbridge/internal/testenv"
 )
 
 // presenceCommander is a fakeCommander that also takes desktop presence and explains
@@ -67,7 +68,7 @@ func (p *presenceCommander) Availability(_ context.Context, tenant callbridge.Te
 // wait returns the presence calls once there are n.
 func (p *presenceCommander) wait(t *testing.T, n int) []string {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(testenv.Patience)
 	for {
 		p.mu.Lock()
 		if len(p.calls) >= n {

@@ -418,7 +418,15 @@ func (c *wsConn) runCommands() {
 // run carries out one parsed command and writes its reply.
 func (c *wsConn) run(req request) {
 	if req.name == cmdResume {
-		// The reply goes first, so that the replayed events follow it.
+		// The old stream stops before the reply, and the new one starts after it: the reply
+		// comes before the replayed events, and an event published in between comes once,
+		// from the new stream.
+		c.mu.Lock()
+		if c.sub != nil {
+			c.sub.Close()
+			c.sub = nil
+		}
+		c.mu.Unlock()
 		c.reply(req.id, nil, nil)
 		c.subscribe(req.afterSeq)
 		return

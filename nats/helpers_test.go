@@ -14,11 +14,13 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/internal/testenv"
 	cbnats "github.com/callbridge/callbridge/nats"
 )
 
-// waitTimeout bounds every wait for an event; tests never sleep for a fixed time to pass.
-const waitTimeout = 10 * time.Second
+// waitTimeout bounds every wait for an event (testenv.Patience, far above normal); tests
+// never sleep for a fixed time to pass.
+const waitTimeout = testenv.Patience
 
 // testWriter sends log lines to t.Log until the test's cleanup has run.
 type testWriter struct {

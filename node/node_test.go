@@ -11,6 +11,7 @@ import (
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/engine"
+	"github.com/callbridge/callbridge/internal/testenv"
 	"github.com/callbridge/callbridge/node"
 	"github.com/callbridge/callbridge/sim"
 )
@@ -175,7 +176,7 @@ func TestPresenceThroughTheNode(t *testing.T) {
 	if err := nd.DesktopDetached(ctx, "demo", "agent1", "d1"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testenv.Patience)
 	for {
 		if _, ok := log.find(callbridge.EventAgentStateChanged, func(ev callbridge.Event) bool {
 			return ev.Data.(*callbridge.Agent).Reason == callbridge.ReasonDesktopLost
