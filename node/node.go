@@ -92,7 +92,7 @@ type Node struct {
 	inbox   chan func()
 	linkUp  atomic.Bool
 	synced  atomic.Bool
-	cmdQ    chan []callbridge.SwitchCommand
+	cmdQ    chan cmdBatch
 	running atomic.Bool
 	// last is the sequence of the last event stored (StartSeq before any).
 	last atomic.Uint64
@@ -135,7 +135,7 @@ func New(cfg Config) *Node {
 		cfg:   cfg,
 		log:   cfg.Logger,
 		inbox: make(chan func(), inboxLen),
-		cmdQ:  make(chan []callbridge.SwitchCommand, 256),
+		cmdQ:  make(chan cmdBatch, 256),
 		saves: make(chan savedState, 1),
 	}
 	n.last.Store(cfg.StartSeq)
@@ -251,7 +251,7 @@ func (n *Node) handle(ctx context.Context, out engine.Output) {
 	}
 	if len(out.Commands) > 0 {
 		select {
-		case n.cmdQ <- out.Commands:
+		case n.cmdQ <- cmdBatch{cmds: out.Commands}:
 		case <-ctx.Done():
 		}
 	}
@@ -416,16 +416,26 @@ func (n *Node) commandWorker(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case cmds := <-n.cmdQ:
-			for _, c := range cmds {
+		case b := <-n.cmdQ:
+			for _, c := range b.cmds {
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				if err := n.cfg.Driver.Execute(cctx, c); err != nil {
 					n.log.Warn("engine switch command failed", "type", c.Type, "device", c.Device, "err", err)
 				}
 				cancel()
 			}
+			if b.done != nil {
+				close(b.done)
+			}
 		}
 	}
+}
+
+// cmdBatch is one step's switch commands for the command worker; done, when set, is closed
+// once they (and every batch before) are carried out.
+type cmdBatch struct {
+	cmds []callbridge.SwitchCommand
+	done chan struct{}
 }
 
 // call runs f in the loop goroutine and waits for it.
@@ -636,14 +646,29 @@ type Syncer interface {
 }
 
 // Sync waits until every event the driver has received so far has passed through the engine
-// and been appended to the log.
+// and been appended to the log, and the switch commands the engine asked for so far have
+// been carried out.
 func (n *Node) Sync(ctx context.Context) error {
 	if s, ok := n.cfg.Driver.(Syncer); ok {
 		if err := s.Sync(ctx); err != nil {
 			return err
 		}
 	}
-	return n.call(ctx, func() {})
+	done := make(chan struct{})
+	if err := n.call(ctx, func() {
+		select {
+		case n.cmdQ <- cmdBatch{done: done}:
+		case <-ctx.Done():
+		}
+	}); err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Driver returns the node's switch driver (tests and admin tools reach the simulated PBX's
