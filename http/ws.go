@@ -131,6 +131,7 @@ func (s *Server) handleWS(w nethttp.ResponseWriter, r *nethttp.Request) {
 		return
 	}
 	if first != nil {
+		c.allow.Store(int64(len(first))) // a large snapshot does not count against the queue's cap
 		c.write(first)
 	}
 	c.attachDesktop()
@@ -201,7 +202,10 @@ type wsConn struct {
 	lastRecv atomic.Int64
 	lastPing atomic.Int64
 	// queued counts the bytes handed to the socket and not yet written to the kernel.
-	queued  atomic.Int64
+	queued atomic.Int64
+	// allow raises the send queue's cap by the size of the last snapshot written (so that a
+	// desktop whose snapshot alone is near the cap is not cut off by the events after it).
+	allow   atomic.Int64
 	closing atomic.Bool
 	// pending is a close asked for before the upgrade completed.
 	pending atomic.Pointer[closeReq]
@@ -264,7 +268,7 @@ func (c *wsConn) Send(_ uint64, frame []byte) {
 	if c.closing.Load() {
 		return
 	}
-	if c.queued.Load()+int64(len(frame)) > int64(c.s.cfg.SendQueueBytes) {
+	if c.queued.Load()+int64(len(frame)) > int64(c.s.cfg.SendQueueBytes)+c.allow.Load() {
 		c.s.cfg.Metrics.SlowConsumer()
 		c.log().Warn("slow consumer: send queue full, closing", "limit_bytes", c.s.cfg.SendQueueBytes)
 		c.closeWith(CloseSlowConsumer, "slow consumer")
@@ -311,6 +315,7 @@ func (c *wsConn) resync(reason string) {
 		return
 	}
 	c.log().Info("resume position cannot be served; sent a resync", "reason", reason, "seq", msg.Seq)
+	c.allow.Store(int64(len(b)))
 	c.write(b)
 	c.subscribe(msg.Seq)
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -599,5 +602,51 @@ func TestWSResumeOlderThanTheWindowIsReadFromTheLog(t *testing.T) {
 	c2 := h.connect(t, h.token(t, "alice"), "after_seq=1")
 	if m := c2.next(); m["type"] != "resync" || m["reason"] != "aged_out" {
 		t.Fatalf("first message = %v, want a resync (aged_out)", m)
+	}
+}
+
+// TestWSSnapshotLargerThanTheSendQueueDoesNotCutTheDesktop: an agent's snapshot may be larger
+// than the send queue's cap (many calls with much attached data); the events after it still
+// go out, and the desktop is not closed as a slow consumer. The client's receive buffer is
+// small, so that most of the snapshot waits in the server while the events come.
+func TestWSSnapshotLargerThanTheSendQueueDoesNotCutTheDesktop(t *testing.T) {
+	t.Parallel()
+	h := newServer(t, func(c *cbhttp.Config) { c.SendQueueBytes = 512 << 10 })
+	var calls []callbridge.Call
+	for i := 0; i < 100; i++ { // ~6 MB: more than the kernel's send buffer takes at once
+		c := callEvent("acme", "alice", callbridge.CallID(fmt.Sprintf("C%d", i)), callbridge.EventCallEstablished).Data.(*callbridge.CallEvent).Call
+		c.AttachedData["notes"] = strings.Repeat("n", 60<<10)
+		calls = append(calls, c)
+	}
+	h.log.append(t, callEvent("acme", "bob", "B1", callbridge.EventCallDelivered)) // 1, before the snapshot
+	h.cmd.setSnapshot(callbridge.AgentSnapshot{Agent: callbridge.Agent{ID: "alice", Tenant: "acme", State: callbridge.AgentBusy, Since: t0},
+		Calls: calls, Seq: 1})
+	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) }); err != nil {
+			return err
+		}
+		return serr
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, h.wsURL(""), &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": []string{"Bearer " + h.token(t, "alice")}},
+		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadLimit(16 << 20)
+	// The events come while the client has not read the snapshot yet.
+	for i := 0; i < 5; i++ {
+		h.log.append(t, callEvent("acme", "alice", "C0", callbridge.EventCallDataUpdated))
+	}
+	c := startClient(t, conn)
+	if m := c.next(); m["type"] != "snapshot" {
+		t.Fatalf("first message %v", m["type"])
+	}
+	if s := seqs(c.drain()); !reflect.DeepEqual(s, []uint64{2, 3, 4, 5, 6}) {
+		t.Fatalf("after the snapshot got %v, want 2…6", s)
 	}
 }

@@ -38,7 +38,7 @@ func (s *Server) newEngine() *nbhttp.Engine {
 		NPoller: 1,
 		// A hard stop far above the gateway's own byte cap (Send closes slow consumers
 		// first, with a close frame), so a socket can never hold unbounded memory.
-		MaxWriteBufferSize:      4*s.cfg.SendQueueBytes + maxMessageBytes,
+		MaxWriteBufferSize:      16*s.cfg.SendQueueBytes + maxMessageBytes,
 		ReleaseWebsocketPayload: true,
 	})
 	e.OnWrittenSize(func(c *nbio.Conn, _ []byte, n int) {

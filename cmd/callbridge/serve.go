@@ -439,17 +439,19 @@ func loadSecret(path string) ([]byte, error) {
 	return b, nil
 }
 
-// eventEnvelopeBytes bounds what the event log adds to an event's JSON in one NATS message:
-// its headers (message id, expected stream and last id, the audience of up to the call's
-// parties) and the subject.
-const eventEnvelopeBytes = 8 << 10
+// eventHeaderBytes bounds what the event log adds to an event's JSON in one NATS message
+// besides its audience: the message id, expected stream and last id headers, and the subject.
+const eventHeaderBytes = 1 << 10
 
 // checkEventSize refuses to start when the largest event the engine can produce under its
-// limits (engine.MaxEventBytes) would not fit the bus's maximum payload: such an event could
-// not be stored, and the node would hold it for ever.
+// limits (engine.MaxEventBytes, with its audience header, engine.MaxAudience) would not fit
+// the bus's maximum payload: such an event could not be stored, and the node would hold it
+// for ever.
 func checkEventSize(cfg engine.Config, maxPayload int64) error {
-	if need := int64(engine.MaxEventBytes(cfg)) + eventEnvelopeBytes; need > maxPayload {
-		return fmt.Errorf("the largest event under the engine's limits (%d bytes with its envelope) does not fit the event bus's maximum payload of %d bytes: raise the NATS server's max_payload or lower the limits", need, maxPayload)
+	agents, bytes := engine.MaxAudience(cfg)
+	need := int64(engine.MaxEventBytes(cfg)) + int64(bytes+agents) + eventHeaderBytes
+	if need > maxPayload {
+		return fmt.Errorf("the largest event under the engine's limits (%d bytes with its headers) does not fit the event bus's maximum payload of %d bytes: raise the NATS server's max_payload or lower the limits", need, maxPayload)
 	}
 	return nil
 }
