@@ -211,13 +211,16 @@ func (h *Hub) Announce(seq uint64) {
 // LastSeq returns the sequence of the last message published (or Start's).
 func (h *Hub) LastSeq() uint64 { return h.last.Load() }
 
-func (h *Hub) shard(k Key) *shard {
+func (h *Hub) shard(k Key) *shard { return &h.shards[shardOf(h.seed, k)] }
+
+// shardOf returns the shard index of k.
+func shardOf(seed maphash.Seed, k Key) uint64 {
 	var m maphash.Hash
-	m.SetSeed(h.seed)
+	m.SetSeed(seed)
 	m.WriteString(string(k.Tenant))
 	m.WriteByte(0)
 	m.WriteString(string(k.Agent))
-	return &h.shards[m.Sum64()%nShards]
+	return m.Sum64() % nShards
 }
 
 // audience returns k's audience, creating it; the shard is locked.

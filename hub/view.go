@@ -32,14 +32,7 @@ func NewView() *View {
 	return v
 }
 
-func (v *View) shard(k Key) *viewShard {
-	var m maphash.Hash
-	m.SetSeed(v.seed)
-	m.WriteString(string(k.Tenant))
-	m.WriteByte(0)
-	m.WriteString(string(k.Agent))
-	return &v.shards[m.Sum64()%nShards]
-}
+func (v *View) shard(k Key) *viewShard { return &v.shards[shardOf(v.seed, k)] }
 
 // Put publishes snap as its agent's current snapshot (keyed by snap.Agent.Tenant and
 // snap.Agent.ID). snap and what it refers to must not be modified afterwards.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/internal/testenv"
 	cbnats "github.com/callbridge/callbridge/nats"
 )
 
@@ -171,7 +171,7 @@ func TestAppenderStoresInOrderAndReportsFrames(t *testing.T) {
 // every event exactly once, in order.
 func TestAppenderHoldsEventsWhileTheServerIsDownAndStoresThemInOrderWhenItIsBack(t *testing.T) {
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
 	start := func() *cbnats.Server {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -223,8 +223,8 @@ func TestAppenderHoldsEventsWhileTheServerIsDownAndStoresThemInOrderWhenItIsBack
 	}()
 	// The appender says why it holds events, and the appending goroutine is held back:
 	// at most 2 × window events wait in the appender.
-	waitCond(t, "the appender to report the log down", func() bool { _, err := a.Status(); return err != nil })
-	waitCond(t, "the appender's window to fill", func() bool {
+	testenv.Eventually(t, "the appender to report the log down", func() bool { _, err := a.Status(); return err != nil })
+	testenv.Eventually(t, "the appender's window to fill", func() bool {
 		held, _ := a.Status()
 		return held >= window
 	})
@@ -245,7 +245,7 @@ func TestAppenderHoldsEventsWhileTheServerIsDownAndStoresThemInOrderWhenItIsBack
 	s2 := start()
 	defer s2.Shutdown()
 	st.waitN(t, n)
-	waitCond(t, "the appender to report the log up", func() bool { h, err := a.Status(); return err == nil && h == 0 })
+	testenv.Eventually(t, "the appender to report the log up", func() bool { h, err := a.Status(); return err == nil && h == 0 })
 	st.mu.Lock()
 	labels := slices.Clone(st.labels)
 	seqs := slices.Clone(st.seqs)
@@ -259,26 +259,5 @@ func TestAppenderHoldsEventsWhileTheServerIsDownAndStoresThemInOrderWhenItIsBack
 	}
 	if !slices.Equal(streamSeqs, seqs) {
 		t.Fatalf("stored at %v, the appender reported %v", streamSeqs, seqs)
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func waitCond(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

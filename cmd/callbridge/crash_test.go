@@ -213,7 +213,7 @@ func TestKillDashNineLosesNoCallNoEventAndNoRecord(t *testing.T) {
 
 	sw := newFakeAMI(t)
 	data := t.TempDir()
-	port := freeTCPPort(t)
+	port := testenv.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	args := []string{"--data", data, "--http", addr, "--log-level", "error",
 		"--pbx", "ami://cti:cti-secret@" + sw.addr(), "--provision", filepath.Join("..", "..", "examples", "asterisk-22.yaml")}
@@ -284,16 +284,6 @@ func TestKillDashNineLosesNoCallNoEventAndNoRecord(t *testing.T) {
 		}
 		return res.StatusCode == 200 && json.NewDecoder(res.Body).Decode(&rec) == nil && rec.EndedAt != ""
 	})
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // waitReadyz waits until GET /readyz answers 200.

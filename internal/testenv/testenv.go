@@ -9,6 +9,7 @@ package testenv
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -84,4 +85,16 @@ func RequireChromium(t TB) string {
 	}
 	Missing(t, "Chromium (headless browser tests)", "install it (.ci/run: apt-get install chromium)")
 	return ""
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago (for a server a test
+// must start, stop and start again on the same address).
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
