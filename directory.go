@@ -3,8 +3,15 @@ package callbridge
 import "context"
 
 // Provisioning is the configuration document loaded by `serve --provision FILE` (YAML) or
-// built by the demo seed: tenants with their DIDs, queues, users and agents.
+// built by the demo seed: the sites with their switches, and the tenants with their DIDs,
+// queues, users and agents.
+//
+// A document without Sites has one implicit site, DefaultSite (UTC; its switch is the node's
+// --pbx), and every user and queue is there: every document written before sites existed
+// means what it meant. With Sites, a tenant spans sites: each of its users has a home site (the
+// site of their device) and each queue a site (the site of the switch that runs it).
 type Provisioning struct {
+	Sites   []Site         `yaml:"sites,omitempty" json:"sites,omitempty"`
 	Tenants []TenantConfig `yaml:"tenants" json:"tenants"`
 }
 
@@ -33,6 +40,9 @@ type TenantConfig struct {
 // QueueConfig is one ACD queue of a tenant.
 type QueueConfig struct {
 	Name QueueName `yaml:"name" json:"name"`
+	// Site is the site whose switch runs the queue. Empty: the only site (required when the
+	// provisioning has several).
+	Site SiteID `yaml:"site,omitempty" json:"site,omitempty"`
 	// WrapUpSeconds overrides the tenant's default for calls from this queue; nil = default.
 	WrapUpSeconds *int `yaml:"wrap_up_seconds" json:"wrap_up_seconds,omitempty"`
 }
@@ -45,7 +55,12 @@ type UserConfig struct {
 	PasswordHash string `yaml:"password_hash" json:"-"`
 	Role         Role   `yaml:"role" json:"role"`
 	Name         string `yaml:"name" json:"name"`
-	// Device is the agent's extension on the switch ("1001").
+	// Site is the user's home site: the site of their Device, whose node runs their agent.
+	// Empty: the only site; with several sites it is required for an agent and optional for
+	// a user without a device (who then has no home site: a supervisor or admin of the
+	// central nodes).
+	Site SiteID `yaml:"site,omitempty" json:"site,omitempty"`
+	// Device is the agent's extension on the switch of their site ("1001"); unique per site.
 	Device DeviceID `yaml:"device" json:"device,omitempty"`
 	// Interface is the queue-member interface on the switch ("PJSIP/1001",
 	// "Local/2001@globex-agents/n"); empty: the driver's default for Device.
@@ -63,24 +78,29 @@ type User struct {
 	Name         string
 }
 
-// Directory is what the engine needs from configuration: every tenant with its agents and
-// queues. Passwords are not in it.
+// Directory is what the engines need from configuration: the sites, and every tenant with
+// its agents and queues. Passwords are not in it. An engine runs one site: give it
+// ForSite(site). Empty Sites means the one implicit site DefaultSite (see Provisioning and
+// SiteList).
 type Directory struct {
+	Sites   []Site
 	Tenants []TenantConfig
 }
 
 // Store keeps configuration and history. Implementations: sqlite (embedded default),
 // postgres (production).
 type Store interface {
-	// Provision upserts every tenant, queue and user of p in one transaction. The users of a
-	// tenant of p that p no longer lists are deleted, with their sessions; tenants missing
-	// from p are left alone. Errors: EInvalid for a bad document; EConflict when a demo
-	// tenant of p would replace a tenant that is not a demo.
+	// Provision upserts every site, tenant, queue and user of p in one transaction. The users
+	// of a tenant of p that p no longer lists are deleted, with their sessions; tenants
+	// missing from p are left alone, and so are sites missing from p while a user or queue is
+	// at them (others are deleted). Errors: EInvalid for a bad document; EConflict when a
+	// demo tenant of p would replace a tenant that is not a demo.
 	Provision(ctx context.Context, p Provisioning) error
 	// DropDemo deletes every tenant marked Demo, with its users, queues and sessions, and
 	// returns their ids.
 	DropDemo(ctx context.Context) ([]TenantID, error)
-	// Directory returns every tenant with queues and users (without password hashes).
+	// Directory returns the sites and every tenant with queues and users (without password
+	// hashes).
 	Directory(ctx context.Context) (Directory, error)
 	// FindUsers returns the users named username in every tenant (usually one), or none.
 	FindUsers(ctx context.Context, username string) ([]User, error)

@@ -51,6 +51,10 @@ type Event struct {
 	Type   EventType `json:"type"`
 	Time   time.Time `json:"time"`
 	Tenant TenantID  `json:"tenant"`
+	// Site is the site whose engine produced the event (an engine runs one site); empty on
+	// a node that runs the one implicit site (DefaultSite). Call records take their site and
+	// time zone from it.
+	Site SiteID `json:"site,omitempty"`
 	// Data is *CallEvent for call events and *Agent for agent events.
 	Data any `json:"data"`
 
@@ -96,5 +100,6 @@ type WireEvent struct {
 	Type   EventType       `json:"type"`
 	Time   time.Time       `json:"time"`
 	Tenant TenantID        `json:"tenant"`
+	Site   SiteID          `json:"site,omitempty"` // see Event.Site
 	Data   json.RawMessage `json:"data"`
 }

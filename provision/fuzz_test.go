@@ -8,11 +8,13 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/engine"
 	"github.com/callbridge/callbridge/provision"
 )
 
 // FuzzLoad checks that Load never panics, that every refusal is an invalid *callbridge.Error,
-// and that whatever it accepts passes Validate and survives a YAML round trip unchanged.
+// and that whatever it accepts passes Validate, survives a YAML round trip unchanged, and
+// gives every one of its sites a directory the engine takes.
 func FuzzLoad(f *testing.F) {
 	for _, name := range examples {
 		data, err := os.ReadFile(examplePath(name))
@@ -34,6 +36,11 @@ func FuzzLoad(f *testing.F) {
 		"tenants:\n  - &x {id: a}\n  - *x\n",
 		"tenants: [{id: a, wrap_up_seconds: 99999999999999999999}]\n",
 		"--- !!map\n? [a]\n: b\n",
+		"sites: [{id: a, switches: [{pbx: sim}]}, {id: b, time_zone: Asia/Tokyo, switches: [{pbx: sim}]}]\n" +
+			"tenants:\n  - id: t\n    queues: [{name: q, site: a}]\n    users:\n      - {username: u, password: p, site: a, device: 1, queues: [q]}\n      - {username: v, password: p, site: b, device: 1}\n",
+		"sites: [{id: a, time_zone: Europe/Moscow, switches: [{pbx: 'ami://u:p@h:5038', ari: 'ari://u:p@h:8088/x'}]}]\ntenants: [{id: t, users: [{username: u, password: p, device: 1}]}]\n",
+		"sites: [{id: a}, {id: a}]\ntenants: [{id: t}]\n",
+		"tenants: [{id: t, users: [{username: u, password: p, site: default}]}]\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -62,6 +69,16 @@ func FuzzLoad(f *testing.F) {
 		}
 		if !bytes.Equal(out, out2) {
 			t.Fatalf("round trip changed the document:\n%s\n---\n%s", out, out2)
+		}
+		dir := p.Directory()
+		for _, s := range dir.SiteList() {
+			sd, err := dir.ForSite(s.ID)
+			if err != nil {
+				t.Fatalf("ForSite(%s) of an accepted document: %v", s.ID, err)
+			}
+			if err := engine.CheckDirectory(sd); err != nil {
+				t.Fatalf("site %s: the engine refuses the directory of an accepted document: %v\n%s", s.ID, err, data)
+			}
 		}
 	})
 }

@@ -2,8 +2,15 @@
 // given to `callbridge serve --provision FILE` and the demo tenant of the embedded default.
 //
 // A document has the shape of callbridge.Provisioning (see the yaml tags in
-// ../directory.go and the commented examples in ../examples/):
+// ../directory.go and ../site.go, and the commented examples in ../examples/):
 //
+//	sites:                        # optional; without it, one implicit site "default" (UTC)
+//	  - id: msk
+//	    name: Moscow
+//	    time_zone: Europe/Moscow
+//	    switches:
+//	      - pbx: ami://cti:secret@10.1.0.5:5038
+//	        ari: ari://cti:secret@10.1.0.5:8088/callbridge
 //	tenants:
 //	  - id: acme
 //	    name: ACME Corp
@@ -13,10 +20,12 @@
 //	    reason_codes: [break, lunch]
 //	    queues:
 //	      - name: acme-support
+//	        site: msk             # required with several sites
 //	    users:
 //	      - username: "1001"
 //	        password: demo
 //	        name: Alice Acme
+//	        site: msk             # home site; required for agents with several sites
 //	        device: "1001"
 //	        interface: PJSIP/1001
 //	        queues: [acme-support]

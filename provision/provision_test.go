@@ -15,7 +15,7 @@ import (
 )
 
 // examples are the provisioning files shipped in ../examples.
-var examples = []string{"asterisk-22.yaml", "freeswitch-1.10.yaml"}
+var examples = []string{"asterisk-22.yaml", "freeswitch-1.10.yaml", "two-sites.yaml"}
 
 func examplePath(name string) string { return filepath.Join("..", "examples", name) }
 
@@ -244,6 +244,12 @@ func TestValidateAccepts(t *testing.T) {
 	other.ID = "globex"
 	other.DIDs = []string{"18005550200"}
 	other.Users[0].Password, other.Users[0].PasswordHash = "", string(hash)
+	// The switch is shared: globex's devices and queues are not acme's.
+	other.Queues = []callbridge.QueueConfig{{Name: "globex-support"}}
+	for i := range other.Users[:2] {
+		other.Users[i].Device = callbridge.DeviceID("2" + string(other.Users[i].Device[1:]))
+		other.Users[i].Queues = []callbridge.QueueName{"globex-support"}
+	}
 	tests := map[string]callbridge.Provisioning{
 		"nothing":                            {},
 		"one tenant":                         {Tenants: []callbridge.TenantConfig{validTenant()}},

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/internal/switchurl"
 )
 
 // MaxWrapUpSeconds is the longest wrap-up time a tenant or queue may configure (one day).
@@ -25,17 +26,30 @@ const MaxBcryptCost = 16
 const maxProblems = 10
 
 // WithDefaults returns a copy of p with defaults filled in: a user without a role gets
-// callbridge.RoleAgent. p itself is not modified (its slices are not shared with the copy's
-// tenants and users).
+// callbridge.RoleAgent; a site without a time zone gets "UTC"; when p has one site (the one
+// in Sites, or the implicit callbridge.DefaultSite when Sites is empty), every user and queue
+// without a site gets it. p itself is not modified (its slices are not shared with the copy's
+// sites, tenants, queues and users).
 func WithDefaults(p callbridge.Provisioning) callbridge.Provisioning {
-	out := callbridge.Provisioning{Tenants: slices.Clone(p.Tenants)}
+	out := callbridge.Provisioning{Sites: slices.Clone(p.Sites), Tenants: slices.Clone(p.Tenants)}
+	for i := range out.Sites {
+		if out.Sites[i].TimeZone == "" {
+			out.Sites[i].TimeZone = "UTC"
+		}
+	}
+	dir := out.Directory()
 	for i := range out.Tenants {
 		t := &out.Tenants[i]
+		t.Queues = slices.Clone(t.Queues)
+		for j := range t.Queues {
+			t.Queues[j].Site = dir.QueueSite(t.Queues[j])
+		}
 		t.Users = slices.Clone(t.Users)
 		for j := range t.Users {
 			if t.Users[j].Role == "" {
 				t.Users[j].Role = callbridge.RoleAgent
 			}
+			t.Users[j].Site = dir.HomeSite(t.Users[j])
 		}
 	}
 	return out
@@ -59,11 +73,35 @@ func WithDefaults(p callbridge.Provisioning) callbridge.Provisioning {
 //   - role is empty (meaning agent), agent, supervisor or admin;
 //   - the queues a user lists are queues of the same tenant;
 //   - names, devices and interfaces contain no CR, LF or NUL (callbridge.CheckSwitchValue);
-//   - wrap_up_seconds of a tenant or queue is between 0 and MaxWrapUpSeconds.
+//   - wrap_up_seconds of a tenant or queue is between 0 and MaxWrapUpSeconds;
+//   - a reason code is not callbridge.ReasonWrapUp (callbridge's own pause reason), and no
+//     two DIDs are equal but for a leading "+" (the engine compares them without it);
+//
+// and for sites (see checkSites):
+//   - site ids are tokens and unique; names contain no CR, LF or NUL; time_zone is empty
+//     (UTC) or an IANA name callbridge.LoadTimeZone knows ("Local" is refused);
+//   - every switch's pbx passes switchurl.Kind (what `serve --pbx` takes); ari, when
+//     given, passes switchurl.CheckARI and belongs to an ami:// switch; a site lists a pbx
+//     once, and a switch URL (other than "sim") belongs to one site;
+//   - the site of a user or queue is a site of the document (without sites: the implicit
+//     site "default"), and, with several sites, is given for every queue and every user
+//     with a device; a site of the document that has users or queues has switches;
+//   - a device belongs to one user per site, across tenants (the switch is shared), and a
+//     queue name to one tenant per site; the queues a user with a device lists are at
+//     their site.
 func Validate(p callbridge.Provisioning) error {
 	var v validator
+	dir := p.Directory()
+	sites := v.sites(p.Sites)
 	tenantIDs := make(map[callbridge.TenantID]bool)
 	didOwner := make(map[string]callbridge.TenantID)
+	// Per site: device → "tenant/user" holding it, queue name → tenant.
+	type siteKey struct {
+		site callbridge.SiteID
+		name string
+	}
+	deviceOwner := make(map[siteKey]callbridge.AgentKey)
+	queueOwner := make(map[siteKey]callbridge.TenantID)
 	for i, t := range p.Tenants {
 		where := fmt.Sprintf("tenants[%d]", i)
 		if callbridge.ValidToken(string(t.ID)) {
@@ -83,16 +121,31 @@ func Validate(p callbridge.Provisioning) error {
 				v.add(callbridge.ErrorMessage(err))
 				return
 			}
-			if owner, ok := didOwner[did]; ok && owner != t.ID {
-				v.addf("%s: %q already belongs to tenant %q", field, did, owner)
+			norm := strings.TrimPrefix(did, "+")
+			if norm == "" {
+				v.addf("%s: %q is not a number", field, did)
 				return
 			}
-			didOwner[did] = t.ID
+			if owner, ok := didOwner[norm]; ok {
+				if owner != t.ID {
+					v.addf("%s: %q already belongs to tenant %q", field, did, owner)
+				} else { // exact repeats are reported by list
+					v.addf("%s: %q is listed twice (with and without +)", field, did)
+				}
+				return
+			}
+			didOwner[norm] = t.ID
 		})
 		v.list(where+": attached_data", t.AttachedData, v.token)
-		v.list(where+": reason_codes", t.ReasonCodes, v.token)
+		v.list(where+": reason_codes", t.ReasonCodes, func(field, code string) {
+			v.token(field, code)
+			if code == callbridge.ReasonWrapUp {
+				v.addf("%s: %q is callbridge's own pause reason during wrap-up", field, code)
+			}
+		})
 
-		queues := make(map[callbridge.QueueName]bool)
+		// queues: name → site.
+		queues := make(map[callbridge.QueueName]callbridge.SiteID)
 		for j, q := range t.Queues {
 			qwhere := fmt.Sprintf("%s: queues[%d]", where, j)
 			if err := callbridge.CheckDialTarget(fmt.Sprintf("%s: name %q", qwhere, q.Name), string(q.Name)); err != nil {
@@ -100,17 +153,24 @@ func Validate(p callbridge.Provisioning) error {
 				continue
 			}
 			qwhere = fmt.Sprintf("%s: queue %q", where, q.Name)
-			if queues[q.Name] {
+			site := dir.QueueSite(q)
+			if _, dup := queues[q.Name]; dup {
 				v.addf("%s: name: duplicate queue", qwhere)
+			} else if v.placed(qwhere, site, q.Site, true, sites) {
+				k := siteKey{site, string(q.Name)}
+				if owner, ok := queueOwner[k]; ok && owner != t.ID {
+					v.addf("%s: name: already a queue of tenant %q%s (the switch is shared)", qwhere, owner, atSite(sites, site))
+				} else {
+					queueOwner[k] = t.ID
+				}
 			}
-			queues[q.Name] = true
+			queues[q.Name] = site
 			if q.WrapUpSeconds != nil {
 				v.wrapUp(qwhere+": wrap_up_seconds", *q.WrapUpSeconds)
 			}
 		}
 
 		usernames := make(map[string]bool)
-		deviceOwner := make(map[callbridge.DeviceID]string)
 		for j, u := range t.Users {
 			uwhere := fmt.Sprintf("%s: users[%d]", where, j)
 			if callbridge.ValidToken(u.Username) {
@@ -122,12 +182,19 @@ func Validate(p callbridge.Provisioning) error {
 			} else {
 				v.addf("%s: username: %q is not a token (1-64 characters of A-Z a-z 0-9 _ -)", uwhere, u.Username)
 			}
-			v.user(uwhere, u, queues)
-			if u.Device != "" {
-				if owner, ok := deviceOwner[u.Device]; ok {
-					v.addf("%s: device: %q is already the device of user %q", uwhere, u.Device, owner)
-				} else {
-					deviceOwner[u.Device] = u.Username
+			site := dir.HomeSite(u)
+			placed := v.placed(uwhere, site, u.Site, u.Device != "", sites)
+			v.user(uwhere, u, queues, site)
+			if u.Device != "" && placed {
+				k := siteKey{site, string(u.Device)}
+				switch owner, ok := deviceOwner[k]; {
+				case !ok:
+					deviceOwner[k] = callbridge.AgentKey{Tenant: t.ID, Agent: callbridge.AgentID(u.Username)}
+				case owner.Tenant == t.ID:
+					v.addf("%s: device: %q is already the device of user %q%s", uwhere, u.Device, owner.Agent, atSite(sites, site))
+				default:
+					v.addf("%s: device: %q is already the device of user %q of tenant %q%s (the switch is shared)",
+						uwhere, u.Device, owner.Agent, owner.Tenant, atSite(sites, site))
 				}
 			}
 		}
@@ -135,8 +202,103 @@ func Validate(p callbridge.Provisioning) error {
 	return v.err()
 }
 
-// user checks the fields of one user except the username.
-func (v *validator) user(where string, u callbridge.UserConfig, queues map[callbridge.QueueName]bool) {
+// siteInfo is what Validate needs to know of a site of the document.
+type siteInfo struct {
+	hasSwitches bool
+	explicit    bool // false for the implicit callbridge.DefaultSite
+}
+
+// sites checks the document's sites and returns them by id (the implicit DefaultSite when
+// there are none). Sites whose id is not a token are left out of the result.
+func (v *validator) sites(list []callbridge.Site) map[callbridge.SiteID]siteInfo {
+	out := make(map[callbridge.SiteID]siteInfo)
+	if len(list) == 0 {
+		out[callbridge.DefaultSite] = siteInfo{}
+		return out
+	}
+	urlSite := make(map[string]callbridge.SiteID)
+	for i, s := range list {
+		where := fmt.Sprintf("sites[%d]", i)
+		if callbridge.ValidToken(string(s.ID)) {
+			where = fmt.Sprintf("site %q", s.ID)
+			if _, dup := out[s.ID]; dup {
+				v.addf("%s: id: duplicate site", where)
+			}
+			out[s.ID] = siteInfo{hasSwitches: len(s.Switches) > 0, explicit: true}
+		} else {
+			v.addf("%s: id: %q is not a token (1-64 characters of A-Z a-z 0-9 _ -)", where, s.ID)
+		}
+		v.switchValue(where+": name", s.Name)
+		if _, err := callbridge.LoadTimeZone(s.TimeZone); err != nil {
+			v.addf("%s: time_zone: %s", where, callbridge.ErrorMessage(err))
+		}
+		pbxs := make(map[string]bool)
+		for j, sw := range s.Switches {
+			swhere := fmt.Sprintf("%s: switches[%d]", where, j)
+			kind, err := switchurl.Kind(swhere+": pbx", sw.PBX)
+			if err != nil {
+				v.add(err.Error())
+				continue
+			}
+			if pbxs[sw.PBX] {
+				v.addf("%s: pbx: %s is listed twice", swhere, switchurl.Redact(sw.PBX))
+			}
+			pbxs[sw.PBX] = true
+			if kind != switchurl.Sim {
+				if other, ok := urlSite[sw.PBX]; ok && other != s.ID {
+					v.addf("%s: pbx: %s is already a switch of site %q", swhere, switchurl.Redact(sw.PBX), other)
+				}
+				urlSite[sw.PBX] = s.ID
+			}
+			if sw.ARI == "" {
+				continue
+			}
+			if kind != switchurl.Asterisk {
+				v.addf("%s: ari: only an Asterisk switch (ami://…) has ARI", swhere)
+			} else if err := switchurl.CheckARI(swhere+": ari", sw.ARI); err != nil {
+				v.add(err.Error())
+			}
+		}
+	}
+	return out
+}
+
+// placed checks the site of a user or queue (at where): site is its effective site (given,
+// or the document's only one), given what the document says. needed is whether it must
+// have a site when the document has several. It reports whether site is a usable site.
+func (v *validator) placed(where string, site, given callbridge.SiteID, needed bool, sites map[callbridge.SiteID]siteInfo) bool {
+	switch info, ok := sites[site]; {
+	case site == "":
+		if needed {
+			v.addf("%s: site: required when there are several sites", where)
+		}
+		return false
+	case !ok:
+		if len(sites) == 1 && !sites[callbridge.DefaultSite].explicit && given != "" {
+			v.addf("%s: site: %q is not a site of the document (it has no sites: every user and queue is at site %q)",
+				where, given, callbridge.DefaultSite)
+		} else {
+			v.addf("%s: site: %q is not a site of the document", where, given)
+		}
+		return false
+	case info.explicit && !info.hasSwitches:
+		v.addf("%s: site: site %q has no switches", where, site)
+		return false
+	}
+	return true
+}
+
+// atSite is ` at site "x"` when the document has sites of its own, else "".
+func atSite(sites map[callbridge.SiteID]siteInfo, site callbridge.SiteID) string {
+	if !sites[site].explicit {
+		return ""
+	}
+	return fmt.Sprintf(" at site %q", site)
+}
+
+// user checks the fields of one user except the username and site; queues are the tenant's
+// queues with their sites, site is the user's home site.
+func (v *validator) user(where string, u callbridge.UserConfig, queues map[callbridge.QueueName]callbridge.SiteID, site callbridge.SiteID) {
 	switch {
 	case u.Password == "" && u.PasswordHash == "":
 		v.addf("%s: needs password or password_hash", where)
@@ -161,11 +323,14 @@ func (v *validator) user(where string, u callbridge.UserConfig, queues map[callb
 	v.switchValue(where+": interface", u.Interface)
 	seen := make(map[callbridge.QueueName]bool)
 	for _, q := range u.Queues {
+		qsite, ok := queues[q]
 		switch {
 		case seen[q]:
 			v.addf("%s: queues: %q is listed twice", where, q)
-		case !queues[q]:
+		case !ok:
 			v.addf("%s: queues: %q is not a queue of the tenant", where, q)
+		case u.Device != "" && site != "" && qsite != "" && qsite != site:
+			v.addf("%s: queues: %q is a queue of site %q, not of the user's site %q", where, q, qsite, site)
 		}
 		seen[q] = true
 	}

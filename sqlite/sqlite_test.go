@@ -385,3 +385,68 @@ func TestProvisionFromTwoHandles(t *testing.T) {
 	want := storetest.AsDirectory(callbridge.Provisioning{Tenants: append(slices.Clone(docs[0].Tenants), docs[1].Tenants...)})
 	storetest.WantDirectory(t, directory(t, dbs[0]), want)
 }
+
+// TestMigrateFrom0003PutsEveryoneAtTheDefaultSite: a database written before sites (schema
+// 0003) opens with its users and queues at the implicit site, which is a row, and keeps
+// taking the same documents.
+func TestMigrateFrom0003PutsEveryoneAtTheDefaultSite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "callbridge.db")
+	raw := rawDB(t, path)
+	all, err := migrations.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range all[:3] {
+		if _, err := raw.Exec(m.SQL); err != nil {
+			t.Fatalf("migration %d: %v", m.Version, err)
+		}
+		if _, err := raw.Exec("INSERT INTO schema_migrations VALUES (?, ?, '2026-01-01T00:00:00Z')", m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		"INSERT INTO tenants (id, name) VALUES ('acme', 'ACME')",
+		"INSERT INTO queues (tenant, name) VALUES ('acme', 'support')",
+		"INSERT INTO users (tenant, username, password_hash, role, device) VALUES ('acme', 'alice', 'x', 'agent', '1001')",
+		"INSERT INTO user_queues (tenant, username, queue, position) VALUES ('acme', 'alice', 'support', 0)",
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+
+	db := openDB(t, path)
+	dir := directory(t, db)
+	if len(dir.Sites) != 1 || dir.Sites[0].ID != callbridge.DefaultSite || dir.Sites[0].TimeZone != "UTC" {
+		t.Fatalf("sites after the migration: %+v", dir.Sites)
+	}
+	acme := dir.Tenants[0]
+	if acme.Users[0].Site != callbridge.DefaultSite || acme.Queues[0].Site != callbridge.DefaultSite || acme.Users[0].Device != "1001" {
+		t.Fatalf("acme after the migration: %+v", acme)
+	}
+	if site, ok := dir.SiteOf("acme", "alice"); !ok || site != callbridge.DefaultSite {
+		t.Errorf("SiteOf(acme, alice) = %q, %v", site, ok)
+	}
+	// The same extension at another site of the same tenant is another device now.
+	mustProvision(t, db, callbridge.Provisioning{
+		Sites: []callbridge.Site{{ID: "a", Switches: []callbridge.SwitchConfig{{PBX: "sim"}}}, {ID: "b", Switches: []callbridge.SwitchConfig{{PBX: "sim"}}}},
+		Tenants: []callbridge.TenantConfig{{ID: "acme", Users: []callbridge.UserConfig{
+			{Username: "alice", Password: "pw", Site: "a", Device: "1001"}, {Username: "bob", Password: "pw", Site: "b", Device: "1001"}}}},
+	})
+	// support (not in the document) is still at the implicit site, which therefore stays.
+	if got := siteIDs(directory(t, db)); !slices.Equal(got, []callbridge.SiteID{"a", "b", callbridge.DefaultSite}) {
+		t.Errorf("sites %q", got)
+	}
+}
+
+func siteIDs(dir callbridge.Directory) []callbridge.SiteID {
+	var out []callbridge.SiteID
+	for _, s := range dir.Sites {
+		out = append(out, s.ID)
+	}
+	return out
+}

@@ -17,6 +17,7 @@ func testProvisionDirectoryRoundTrip(t *testing.T, open Open) {
 	docs := map[string]func(t *testing.T) callbridge.Provisioning{
 		"asterisk-22.yaml":     func(t *testing.T) callbridge.Provisioning { return loadExample(t, "asterisk-22.yaml") },
 		"freeswitch-1.10.yaml": func(t *testing.T) callbridge.Provisioning { return loadExample(t, "freeswitch-1.10.yaml") },
+		"two-sites.yaml":       func(t *testing.T) callbridge.Provisioning { return loadExample(t, "two-sites.yaml") },
 		"demo":                 func(*testing.T) callbridge.Provisioning { return provision.Demo() },
 	}
 	for name, doc := range docs {
@@ -60,6 +61,18 @@ func testProvisionRefusalChangesNothing(t *testing.T, open Open) {
 			p.Tenants[0].Users[0].Password = "new"
 			p.Tenants[0].DIDs = append(p.Tenants[0].DIDs, "18005550200")
 		}, `tenant "acme": dids: "18005550200" belongs to tenant "globex", which is not in the document`},
+		{"a site with a bad time zone", func(p *callbridge.Provisioning) {
+			p.Tenants[0].Name = "renamed"
+			p.Sites = []callbridge.Site{{ID: "msk", TimeZone: "Moscow", Switches: []callbridge.SwitchConfig{{PBX: "sim"}}}}
+			for i := range p.Tenants {
+				for j := range p.Tenants[i].Queues {
+					p.Tenants[i].Queues[j].Site = "msk"
+				}
+				for j := range p.Tenants[i].Users {
+					p.Tenants[i].Users[j].Site = "msk"
+				}
+			}
+		}, `site "msk": time_zone: time zone "Moscow" is not an IANA time zone name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -49,6 +49,9 @@ func Run(t *testing.T, open Open) {
 		{"ProvisionTwiceIsIdempotent", testProvisionTwiceIsIdempotent},
 		{"ProvisionRefusalChangesNothing", testProvisionRefusalChangesNothing},
 		{"ProvisionMovesDIDAndDevices", testProvisionMovesDIDAndDevices},
+		{"ProvisionSites", testProvisionSites},
+		{"ProvisionKeepsSitesInUse", testProvisionKeepsSitesInUse},
+		{"ProvisionForSite", testProvisionForSite},
 		{"FindUsers", testFindUsers},
 		{"ProvisionRemovesDroppedUsers", testProvisionRemovesDroppedUsers},
 		{"ProvisionRefusesHashOfAnotherCost", testProvisionRefusesHashOfAnotherCost},
@@ -116,11 +119,18 @@ func findUsers(t *testing.T, s Store, username string) []callbridge.User {
 }
 
 // AsDirectory is what Directory returns after provisioning p into an empty store: defaults
-// filled in, no passwords, tenants/queues/users sorted by key, tenant lists non-nil, empty
-// user queue lists nil.
+// filled in, the implicit site callbridge.DefaultSite when p has no sites, no passwords,
+// sites/tenants/queues/users sorted by key, tenant lists non-nil, empty user queue lists and
+// site switch lists nil.
 func AsDirectory(p callbridge.Provisioning) callbridge.Directory {
 	p = provision.WithDefaults(p)
-	dir := callbridge.Directory{Tenants: slices.Clone(p.Tenants)}
+	dir := callbridge.Directory{Sites: slices.Clone(p.Directory().SiteList()), Tenants: slices.Clone(p.Tenants)}
+	for i := range dir.Sites {
+		if len(dir.Sites[i].Switches) == 0 {
+			dir.Sites[i].Switches = nil
+		}
+	}
+	slices.SortFunc(dir.Sites, func(a, b callbridge.Site) int { return cmp.Compare(a.ID, b.ID) })
 	orEmpty := func(s []string) []string {
 		if s == nil {
 			return []string{}

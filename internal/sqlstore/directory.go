@@ -8,11 +8,14 @@ import (
 	"github.com/callbridge/callbridge"
 )
 
-// Directory returns every tenant with its DIDs, attached data keys, reason codes, queues and
-// users, read in one transaction. Tenants are ordered by id, queues by name, users by
-// username; DIDs, attached data keys, reason codes and a user's queues keep the order they
-// were provisioned in. Tenant lists are empty slices, never nil; a user without queues has nil
-// Queues. Users carry no password or hash. Errors: a wrapped database error or ctx's error.
+// Directory returns the sites with their switches, and every tenant with its DIDs, attached
+// data keys, reason codes, queues and users, read in one transaction. Sites and tenants are
+// ordered by id, queues by name, users by username; switches, DIDs, attached data keys,
+// reason codes and a user's queues keep the order they were provisioned in. A provisioning
+// without sites stored the implicit callbridge.DefaultSite (UTC, no switches); a site without
+// switches has nil Switches. Tenant lists are empty slices, never nil; a user without
+// queues has nil Queues. Users carry no password or hash. Errors: a wrapped database error or
+// ctx's error.
 func (db *DB) Directory(ctx context.Context) (callbridge.Directory, error) {
 	tx, err := db.SQL.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -21,7 +24,27 @@ func (db *DB) Directory(ctx context.Context) (callbridge.Directory, error) {
 	defer tx.Rollback()
 	r := reader{ctx: ctx, tx: tx, db: db}
 
-	var dir callbridge.Directory
+	dir := callbridge.Directory{Sites: []callbridge.Site{}}
+	siteIndex := make(map[callbridge.SiteID]int)
+	r.each("SELECT id, name, time_zone FROM sites ORDER BY id", func(rows *sql.Rows) error {
+		var s callbridge.Site
+		if err := rows.Scan(&s.ID, &s.Name, &s.TimeZone); err != nil {
+			return err
+		}
+		siteIndex[s.ID] = len(dir.Sites)
+		dir.Sites = append(dir.Sites, s)
+		return nil
+	})
+	r.each("SELECT site, pbx, ari FROM site_switches ORDER BY site, position", func(rows *sql.Rows) error {
+		var id callbridge.SiteID
+		var sw callbridge.SwitchConfig
+		if err := rows.Scan(&id, &sw.PBX, &sw.ARI); err != nil {
+			return err
+		}
+		s := &dir.Sites[siteIndex[id]]
+		s.Switches = append(s.Switches, sw)
+		return nil
+	})
 	index := make(map[callbridge.TenantID]int)
 	r.each("SELECT id, name, wrap_up_seconds, demo FROM tenants ORDER BY id", func(rows *sql.Rows) error {
 		var t callbridge.TenantConfig
@@ -69,11 +92,11 @@ func (db *DB) Directory(ctx context.Context) (callbridge.Directory, error) {
 		t.ReasonCodes = append(t.ReasonCodes, code)
 		return nil
 	})
-	r.each("SELECT tenant, name, wrap_up_seconds FROM queues ORDER BY tenant, name", func(rows *sql.Rows) error {
+	r.each("SELECT tenant, name, wrap_up_seconds, site FROM queues ORDER BY tenant, name", func(rows *sql.Rows) error {
 		var id callbridge.TenantID
 		var q callbridge.QueueConfig
 		var wrap sql.NullInt64
-		if err := rows.Scan(&id, &q.Name, &wrap); err != nil {
+		if err := rows.Scan(&id, &q.Name, &wrap, &q.Site); err != nil {
 			return err
 		}
 		if wrap.Valid {
@@ -86,11 +109,11 @@ func (db *DB) Directory(ctx context.Context) (callbridge.Directory, error) {
 	})
 	type userPos struct{ tenant, user int }
 	users := make(map[userKey]userPos)
-	r.each("SELECT tenant, username, role, name, device, interface FROM users ORDER BY tenant, username", func(rows *sql.Rows) error {
+	r.each("SELECT tenant, username, role, name, device, interface, site FROM users ORDER BY tenant, username", func(rows *sql.Rows) error {
 		var id callbridge.TenantID
 		var u callbridge.UserConfig
 		var device sql.NullString
-		if err := rows.Scan(&id, &u.Username, &u.Role, &u.Name, &device, &u.Interface); err != nil {
+		if err := rows.Scan(&id, &u.Username, &u.Role, &u.Name, &device, &u.Interface, &u.Site); err != nil {
 			return err
 		}
 		u.Device = callbridge.DeviceID(device.String)

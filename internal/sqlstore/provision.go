@@ -19,8 +19,12 @@ import (
 // provision.Validate, hashes clear passwords with bcrypt, then in one transaction upserts every
 // tenant, queue and user of p.
 //
-// For each tenant of p its DIDs, attached data keys and reason codes are replaced by p's, and
-// for each user of p the user's queues. The users of a tenant of p that p does not list are
+// The sites of p are upserted with their switches (a p without sites has the one implicit
+// site callbridge.DefaultSite: UTC, no switches); a stored site p does not have is deleted once
+// no user or queue is at it, and kept otherwise (a user of a tenant not in p, or a queue p
+// does not list, is still there), like the tenants p does not list. For each tenant of p its DIDs,
+// attached data keys and reason codes are replaced by p's, and for each user of p the user's
+// queues and site. The users of a tenant of p that p does not list are
 // deleted, and their sessions with them (they can no longer log in, and their tokens stop
 // working). Tenants and queues that are not in p are left alone. A user whose clear password
 // still matches the stored hash keeps that hash (unless the hash's cost is not the DB's bcrypt
@@ -57,14 +61,25 @@ func (db *DB) Provision(ctx context.Context, p callbridge.Provisioning) error {
 	for _, t := range p.Tenants {
 		w.tenant(t)
 	}
+	w.sites(p)
 	users := 0
 	for _, t := range p.Tenants {
 		w.lists(t)
 		w.queues(t)
 		w.dropUsers(t)
-		w.users(t, hashes)
 		users += len(t.Users)
 	}
+	// Release every device of the document's users before any is taken, so that users may
+	// swap devices (also between tenants and sites).
+	for _, t := range p.Tenants {
+		for _, u := range t.Users {
+			w.exec("user "+string(t.ID)+"/"+u.Username, "UPDATE users SET device = NULL WHERE tenant = ? AND username = ?", string(t.ID), u.Username)
+		}
+	}
+	for _, t := range p.Tenants {
+		w.users(t, hashes)
+	}
+	w.pruneSites(p)
 	if w.err != nil {
 		return w.err
 	}
@@ -74,6 +89,9 @@ func (db *DB) Provision(ctx context.Context, p callbridge.Provisioning) error {
 	db.log().Info("store: provisioned", "tenants", len(p.Tenants), "users", users, "passwords_hashed", hashed)
 	if len(w.dropped) > 0 {
 		db.log().Info("store: users not in the document removed", "users", w.dropped)
+	}
+	if len(w.keptSites) > 0 {
+		db.log().Warn("store: sites not in the document kept: users or queues not in the document are still there", "sites", w.keptSites)
 	}
 	return nil
 }
@@ -214,6 +232,8 @@ type writer struct {
 	err error
 	// dropped lists the users deleted because the document no longer has them ("tenant/user").
 	dropped []string
+	// keptSites lists the sites the document does not have that are kept (still in use).
+	keptSites []string
 }
 
 func (w *writer) exec(what string, query string, args ...any) {
@@ -284,16 +304,71 @@ func (w *writer) lists(t callbridge.TenantConfig) {
 	}
 }
 
-// queues upserts t's queues.
+// queues upserts t's queues (p has its defaults: every queue has its site).
 func (w *writer) queues(t callbridge.TenantConfig) {
 	for _, q := range t.Queues {
 		var wrap any
 		if q.WrapUpSeconds != nil {
 			wrap = *q.WrapUpSeconds
 		}
-		w.exec(fmt.Sprintf("queue %s/%s", t.ID, q.Name), `INSERT INTO queues (tenant, name, wrap_up_seconds) VALUES (?, ?, ?)
-			ON CONFLICT (tenant, name) DO UPDATE SET wrap_up_seconds = excluded.wrap_up_seconds`,
-			string(t.ID), string(q.Name), wrap)
+		w.exec(fmt.Sprintf("queue %s/%s", t.ID, q.Name), `INSERT INTO queues (tenant, name, wrap_up_seconds, site) VALUES (?, ?, ?, ?)
+			ON CONFLICT (tenant, name) DO UPDATE SET wrap_up_seconds = excluded.wrap_up_seconds, site = excluded.site`,
+			string(t.ID), string(q.Name), wrap, string(q.Site))
+	}
+}
+
+// sites upserts p's sites — the implicit callbridge.DefaultSite (UTC, no switches) when p
+// has none — and replaces their switches.
+func (w *writer) sites(p callbridge.Provisioning) {
+	for _, s := range p.Directory().SiteList() {
+		id := string(s.ID)
+		w.exec("site "+id, `INSERT INTO sites (id, name, time_zone) VALUES (?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET name = excluded.name, time_zone = excluded.time_zone`, id, s.Name, s.TimeZone)
+		w.exec("site "+id, "DELETE FROM site_switches WHERE site = ?", id)
+		for i, sw := range s.Switches {
+			w.exec("site "+id, "INSERT INTO site_switches (site, position, pbx, ari) VALUES (?, ?, ?, ?)", id, i, sw.PBX, sw.ARI)
+		}
+	}
+}
+
+// pruneSites deletes the stored sites that p does not have and that no user or queue is at
+// any more (once p's users and queues are written); a site p does not have that a user of
+// a tenant not in p, or a queue p does not list, is still at stays as it was, and is logged.
+func (w *writer) pruneSites(p callbridge.Provisioning) {
+	if w.err != nil {
+		return
+	}
+	var ids []any
+	marks := ""
+	for i, s := range p.Directory().SiteList() {
+		if i > 0 {
+			marks += ", "
+		}
+		marks += "?"
+		ids = append(ids, string(s.ID))
+	}
+	w.exec("sites", `DELETE FROM sites WHERE id NOT IN (`+marks+`)
+		AND NOT EXISTS (SELECT 1 FROM users WHERE users.site = sites.id)
+		AND NOT EXISTS (SELECT 1 FROM queues WHERE queues.site = sites.id)`, ids...)
+	if w.err != nil {
+		return
+	}
+	rows, err := w.tx.QueryContext(w.ctx, w.db.q("SELECT id FROM sites WHERE id NOT IN ("+marks+") ORDER BY id"), ids...)
+	if err != nil {
+		w.err = fmt.Errorf("provision: sites: %w", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			w.err = fmt.Errorf("provision: sites: %w", err)
+			return
+		}
+		w.keptSites = append(w.keptSites, id)
+	}
+	if err := rows.Err(); err != nil {
+		w.err = fmt.Errorf("provision: sites: %w", err)
 	}
 }
 
@@ -335,32 +410,32 @@ func (w *writer) dropUsers(t callbridge.TenantConfig) {
 	}
 }
 
-// users upserts t's users and replaces their queues. Devices of the document's users are
-// released first, so two users of the document may swap devices (users outside the document
-// are gone already, see dropUsers; a device still held is refused all the same).
+// users upserts t's users (p has its defaults: site filled in where there is one) and
+// replaces their queues. The document's users have released their devices (Provision), and
+// users of t outside the document are gone (dropUsers); a device still held at the user's
+// site in t is refused all the same. (Validate checks devices across the document's
+// tenants; tenants outside it are left alone, as before sites.)
 func (w *writer) users(t callbridge.TenantConfig, hashes map[userKey]string) {
 	id := string(t.ID)
-	for _, u := range t.Users {
-		w.exec("user "+id+"/"+u.Username, "UPDATE users SET device = NULL WHERE tenant = ? AND username = ?", id, u.Username)
-	}
 	for _, u := range t.Users {
 		what := "user " + id + "/" + u.Username
 		var device any
 		if u.Device != "" {
 			device = string(u.Device)
 			var holder string
-			if w.lookup(what, &holder, "SELECT username FROM users WHERE tenant = ? AND device = ?", id, device) {
+			if w.lookup(what, &holder, "SELECT username FROM users WHERE tenant = ? AND site = ? AND device = ?", id, string(u.Site), device) {
 				w.err = callbridge.Errorf(callbridge.EInvalid,
 					"provisioning: tenant %q: user %q: device: %q is the device of user %q, who is not in the document",
 					t.ID, u.Username, u.Device, holder)
 				return
 			}
 		}
-		w.exec(what, `INSERT INTO users (tenant, username, password_hash, role, name, device, interface)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
+		w.exec(what, `INSERT INTO users (tenant, username, password_hash, role, name, device, interface, site)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (tenant, username) DO UPDATE SET password_hash = excluded.password_hash,
-				role = excluded.role, name = excluded.name, device = excluded.device, interface = excluded.interface`,
-			id, u.Username, hashes[userKey{t.ID, u.Username}], string(u.Role), u.Name, device, u.Interface)
+				role = excluded.role, name = excluded.name, device = excluded.device, interface = excluded.interface,
+				site = excluded.site`,
+			id, u.Username, hashes[userKey{t.ID, u.Username}], string(u.Role), u.Name, device, u.Interface, string(u.Site))
 		w.exec(what, "DELETE FROM user_queues WHERE tenant = ? AND username = ?", id, u.Username)
 		for i, q := range u.Queues {
 			w.exec(what, "INSERT INTO user_queues (tenant, username, queue, position) VALUES (?, ?, ?, ?)", id, u.Username, string(q), i)
