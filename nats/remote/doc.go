@@ -32,8 +32,10 @@
 // message, so the Client returns the same *callbridge.Error the local node would. Anything
 // that is not a *callbridge.Error travels as "internal" / "internal error" (the details are
 // logged at the site, never sent). The Client adds EUnavailable of its own: "site <x> is
-// unreachable" when no service of the site is subscribed (NATS no-responders, at once), and
-// "site <x> did not answer in time" when its deadline passes.
+// unreachable" when no service of the site is subscribed where the request arrives (NATS
+// no-responders, at once: the service is stopped, or the site's leaf link is down), and
+// "site <x> did not answer in time" when its deadline passes (a link that died without
+// closing, a site too slow).
 //
 // # Idempotency and retries
 //
