@@ -27,7 +27,7 @@ type Target struct {
 // Router returns the site that owns t (its engine holds the tenant's agent or call). An
 // error should be a *callbridge.Error (ENotFound for an unknown tenant or agent,
 // EUnavailable when the routing data cannot be read); the Client returns it as it is.
-type Router func(ctx context.Context, t Target) (site string, err error)
+type Router func(ctx context.Context, t Target) (site callbridge.SiteID, err error)
 
 // ClientConfig configures a Client.
 type ClientConfig struct {
@@ -43,7 +43,7 @@ type ClientConfig struct {
 	AttemptTimeout time.Duration
 	// LocalSite and Local, when both set, short-cut the calls routed to LocalSite to Local
 	// (the node of this process) with no NATS round trip.
-	LocalSite string
+	LocalSite callbridge.SiteID
 	Local     Backend
 	// Logger receives the client's log lines (a reply it cannot read is logged at Error);
 	// nil discards them.
@@ -99,7 +99,7 @@ func NewClient(nc *natsgo.Conn, cfg ClientConfig) (*Client, error) {
 }
 
 // route returns the site of t, or the Backend to call directly (local).
-func (c *Client) route(ctx context.Context, t Target) (site string, local Backend, err error) {
+func (c *Client) route(ctx context.Context, t Target) (site callbridge.SiteID, local Backend, err error) {
 	site, err = c.cfg.Route(ctx, t)
 	if err != nil {
 		if callbridge.ErrorCode(err) == callbridge.EInternal {
@@ -187,7 +187,7 @@ func (c *Client) Ready() error {
 
 // SiteReady returns the readiness of site's node (its Ready: switch link up and
 // resynchronised, event log taking appends), or EUnavailable when the site cannot be asked.
-func (c *Client) SiteReady(ctx context.Context, site string) error {
+func (c *Client) SiteReady(ctx context.Context, site callbridge.SiteID) error {
 	if c.cfg.Local != nil && site == c.cfg.LocalSite {
 		return c.cfg.Local.Ready()
 	}
@@ -235,8 +235,8 @@ func (c *Client) presence(ctx context.Context, p presenceRequest, local func(Bac
 // place are skipped, as the node skips agents gone from its directory. The error is the
 // first site's error, if any; the other sites' reports are made either way.
 func (c *Client) DesktopHeartbeats(ctx context.Context, agents []callbridge.AgentKey, desktop string) error {
-	bySite := map[string][]callbridge.AgentKey{}
-	var order []string
+	bySite := map[callbridge.SiteID][]callbridge.AgentKey{}
+	var order []callbridge.SiteID
 	var localKeys []callbridge.AgentKey
 	for _, k := range agents {
 		site, lb, err := c.route(ctx, Target{Tenant: k.Tenant, Agent: k.Agent})
@@ -285,7 +285,7 @@ func (c *Client) DesktopHeartbeats(ctx context.Context, agents []callbridge.Agen
 // Errors: the site's *callbridge.Error; EUnavailable for no responders, no reply in time, or
 // no NATS connection; ctx's error when ctx is cancelled; EInternal for a reply that cannot
 // be read (logged).
-func (c *Client) request(ctx context.Context, site, ep string, data []byte, retry bool, v any) error {
+func (c *Client) request(ctx context.Context, site callbridge.SiteID, ep string, data []byte, retry bool, v any) error {
 	if !c.nc.IsConnected() {
 		return callbridge.Errorf(callbridge.EUnavailable, "site %s is unreachable: not connected to NATS (%s)", site, c.nc.Status())
 	}

@@ -43,7 +43,7 @@ type options struct {
 
 // route places tenant "demo" at msk, tenant "far" at spb (a site nobody serves) and
 // refuses tenant "ghost" as unknown.
-func route(_ context.Context, t remote.Target) (string, error) {
+func route(_ context.Context, t remote.Target) (callbridge.SiteID, error) {
 	switch t.Tenant {
 	case "far":
 		return "spb", nil

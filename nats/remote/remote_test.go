@@ -366,7 +366,7 @@ func TestSilentSiteIsUnavailable(t *testing.T) {
 	q := newSilent(t, siteNC, remote.DefaultPrefix, "quiet")
 	const timeout = 2 * time.Second
 	cl, err := remote.NewClient(nc, remote.ClientConfig{
-		Route:   func(context.Context, remote.Target) (string, error) { return "quiet", nil },
+		Route:   func(context.Context, remote.Target) (callbridge.SiteID, error) { return "quiet", nil },
 		Timeout: timeout, AttemptTimeout: 50 * time.Millisecond,
 	})
 	if err != nil {
@@ -396,7 +396,7 @@ func TestSilentSiteIsUnavailable(t *testing.T) {
 
 	// What is not retried needs no long deadline.
 	quick, err := remote.NewClient(nc, remote.ClientConfig{
-		Route:   func(context.Context, remote.Target) (string, error) { return "quiet", nil },
+		Route:   func(context.Context, remote.Target) (callbridge.SiteID, error) { return "quiet", nil },
 		Timeout: 100 * time.Millisecond,
 	})
 	if err != nil {
@@ -674,7 +674,7 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("NewClient(%+v) accepted", cfg)
 		}
 	}
-	cl, err := remote.NewClient(nc, remote.ClientConfig{Route: func(context.Context, remote.Target) (string, error) { return "bad site", nil }})
+	cl, err := remote.NewClient(nc, remote.ClientConfig{Route: func(context.Context, remote.Target) (callbridge.SiteID, error) { return "bad site", nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

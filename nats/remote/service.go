@@ -29,7 +29,7 @@ type Backend interface {
 // ServiceConfig configures a Service.
 type ServiceConfig struct {
 	// Site is the site id, a token (callbridge.ValidToken). Required.
-	Site string
+	Site callbridge.SiteID
 	// Backend runs the requests. Required.
 	Backend Backend
 	// Prefix is the subjects' first part; "" means DefaultPrefix. Client and Service must
@@ -119,12 +119,12 @@ func NewService(ctx context.Context, nc *natsgo.Conn, cfg ServiceConfig) (*Servi
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, nc: nc, log: cfg.Logger.With("site", cfg.Site), flights: map[flightKey]*flight{}}
+	s := &Service{cfg: cfg, nc: nc, log: cfg.Logger.With("site", string(cfg.Site)), flights: map[flightKey]*flight{}}
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:         ServiceName,
 		Version:      ServiceVersion,
-		Description:  "callbridge site " + cfg.Site + ": commands, snapshots, availability and desktop presence",
-		Metadata:     map[string]string{"site": cfg.Site},
+		Description:  "callbridge site " + string(cfg.Site) + ": commands, snapshots, availability and desktop presence",
+		Metadata:     map[string]string{"site": string(cfg.Site)},
 		StatsHandler: func(*micro.Endpoint) any { return s.Counters() },
 		ErrorHandler: func(_ micro.Service, e *micro.NATSError) {
 			s.log.Warn("site service: NATS error", "subject", e.Subject, "err", e.Description)
@@ -133,7 +133,7 @@ func NewService(ctx context.Context, nc *natsgo.Conn, cfg ServiceConfig) (*Servi
 	if err != nil {
 		return nil, fmt.Errorf("remote: new service: %w", err)
 	}
-	g := svc.AddGroup(cfg.Prefix + "." + cfg.Site)
+	g := svc.AddGroup(cfg.Prefix + "." + string(cfg.Site))
 	for _, ep := range []struct {
 		name string
 		h    micro.HandlerFunc
@@ -154,12 +154,12 @@ func NewService(ctx context.Context, nc *natsgo.Conn, cfg ServiceConfig) (*Servi
 		_ = svc.Stop()
 		return nil, fmt.Errorf("remote: new service: %w", err)
 	}
-	s.log.Info("site service started", "subjects", cfg.Prefix+"."+cfg.Site+".>", "id", svc.Info().ID)
+	s.log.Info("site service started", "subjects", cfg.Prefix+"."+string(cfg.Site)+".>", "id", svc.Info().ID)
 	return s, nil
 }
 
 // Site returns the site the service serves.
-func (s *Service) Site() string { return s.cfg.Site }
+func (s *Service) Site() callbridge.SiteID { return s.cfg.Site }
 
 // Counters returns the service's counts.
 func (s *Service) Counters() Counters {

@@ -236,8 +236,8 @@ func decodeReply(msg *natsgo.Msg, v any) error {
 }
 
 // subject returns <prefix>.<site>.<endpoint>.
-func subject(prefix, site, endpoint string) string {
-	return prefix + "." + site + "." + endpoint
+func subject(prefix string, site callbridge.SiteID, endpoint string) string {
+	return prefix + "." + string(site) + "." + endpoint
 }
 
 // validPrefix reports whether p is one or more dot-separated tokens (callbridge.ValidToken)
@@ -255,8 +255,8 @@ func validPrefix(p string) error {
 }
 
 // validSite returns an error unless site is a token.
-func validSite(site string) error {
-	if !callbridge.ValidToken(site) {
+func validSite(site callbridge.SiteID) error {
+	if !callbridge.ValidToken(string(site)) {
 		return fmt.Errorf("site %q is not a valid token (1-64 of [A-Za-z0-9_-])", site)
 	}
 	return nil
